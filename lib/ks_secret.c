@@ -168,6 +168,16 @@ ks_secret_create(krb5_context ctx, const char *path)
         }
         goto cleanup;
     }
+    /* Make the new name durable too. */
+    dircopy = strdup(path);
+    if (dircopy != NULL) {
+        int dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
+    }
 
 cleanup:
     ks_zero(bytes, sizeof(bytes));
