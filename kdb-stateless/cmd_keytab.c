@@ -2,9 +2,13 @@
  * kstateless keytab -k KEYTAB PRINCIPAL...: write the current and next
  * kvno of every enctype of derived service principals to a keytab.
  *
- * The keytab is replaced atomically: existing entries (except those being
- * rewritten) are copied with the new ones into a temporary file in the
- * same directory, which is then renamed over KEYTAB.
+ * The keytab is replaced atomically: existing entries are copied with the
+ * new ones into a temporary file in the same directory, which is then
+ * renamed over KEYTAB with the old file's owner.  Old entries of the
+ * principals being written are dropped when they are being rewritten or
+ * when their kvno is no longer served by the KDC (older than
+ * current - previous), so that a keytab refreshed from cron does not keep
+ * retired keys forever.
  */
 #include "config.h"
 
@@ -29,6 +33,7 @@ struct kt_key {
 struct kt_set {
     struct kt_key *keys;
     size_t n;
+    krb5_kvno oldest;           /* oldest kvno the KDC still serves */
 };
 
 static void
@@ -56,6 +61,7 @@ collect_keys(struct kst_ctx *kc, struct ks_module *mod, const char *arg,
     enum ks_kind kind;
     krb5_error_code ret;
     krb5_kvno cur;
+    int64_t first, last;
     time_t now = time(NULL);
     int i;
 
@@ -85,14 +91,25 @@ collect_keys(struct kst_ctx *kc, struct ks_module *mod, const char *arg,
         goto cleanup;
     }
     cur = (krb5_kvno)ks_schedule_current(&mod->cfg->schedule, now);
+    ks_schedule_range(&mod->cfg->schedule, now,
+                      ks_entry_max_life(mod, KS_KIND_SERVICE), mod->clockskew,
+                      &first, &last);
+    set->oldest = (krb5_kvno)first;
     for (i = 0; i < ent->n_key_data; i++) {
         krb5_key_data *kd = &ent->key_data[i];
 
         if (kd->key_data_kvno != cur && kd->key_data_kvno != cur + 1)
             continue;
-        ret = krb5_dbe_decrypt_key_data(kc->kctx, NULL, kd, &kb, NULL);
-        if (ret)
+        /* Key data hold plaintext keys (see stateless_kdb.c). */
+        kb.magic = KV5M_KEYBLOCK;
+        kb.enctype = kd->key_data_type[0];
+        kb.length = kd->key_data_length[0];
+        kb.contents = malloc(kb.length);
+        if (kb.contents == NULL) {
+            ret = ENOMEM;
             goto cleanup;
+        }
+        memcpy(kb.contents, kd->key_data_contents[0], kb.length);
         nk = realloc(set->keys, (set->n + 1) * sizeof(*nk));
         if (nk == NULL) {
             krb5_free_keyblock_contents(kc->kctx, &kb);
@@ -118,7 +135,8 @@ cleanup:
     return ret;
 }
 
-/* Nonzero if (princ, kvno, enctype) is among the new keys. */
+/* Nonzero if old entry e is rewritten by set or is a retired key of one
+ * of set's principals. */
 static int
 is_replaced(krb5_context ctx, const struct kt_set *set,
             const krb5_keytab_entry *e)
@@ -126,9 +144,12 @@ is_replaced(krb5_context ctx, const struct kt_set *set,
     size_t i;
 
     for (i = 0; i < set->n; i++) {
+        if (!krb5_principal_compare(ctx, set->keys[i].princ, e->principal))
+            continue;
+        if (e->vno < set->oldest)
+            return 1;
         if (set->keys[i].kvno == e->vno &&
-            set->keys[i].key.enctype == e->key.enctype &&
-            krb5_principal_compare(ctx, set->keys[i].princ, e->principal))
+            set->keys[i].key.enctype == e->key.enctype)
             return 1;
     }
     return 0;
@@ -180,6 +201,7 @@ write_keytab(struct kst_ctx *kc, const char *path, const struct kt_set *set)
     krb5_keytab_entry e;
     krb5_error_code ret;
     char *tmp = NULL, *name = NULL;
+    struct stat st;
     size_t i;
     int fd;
 
@@ -224,6 +246,12 @@ write_keytab(struct kst_ctx *kc, const char *path, const struct kt_set *set)
     krb5_kt_close(kc->kctx, kt);
     kt = NULL;
     chmod(tmp, 0600);
+    if (stat(path, &st) == 0 && chown(tmp, st.st_uid, st.st_gid) != 0) {
+        ret = errno;
+        kst_error(kc, 0, "cannot keep the owner of %s: %s", path,
+                  strerror(ret));
+        goto cleanup;
+    }
     if (rename(tmp, path) != 0) {
         ret = errno;
         kst_error(kc, 0, "cannot replace %s: %s", path, strerror(ret));

@@ -24,13 +24,43 @@ static const krb5_enctype default_enctypes[] = {
     ENCTYPE_AES256_CTS_HMAC_SHA384_192, ENCTYPE_AES128_CTS_HMAC_SHA256_128,
 };
 
+/*
+ * Cut an end-of-line comment (whitespace then '#') and trailing whitespace
+ * from a value in place.  The profile library keeps them in the value, and
+ * kdc.conf examples put comments after values.
+ */
+void
+ks_config_strip_comment(char *value)
+{
+    char *p, *end;
+
+    for (p = value; *p != '\0'; p++) {
+        if (*p == '#' && (p == value || isspace((unsigned char)p[-1]))) {
+            *p = '\0';
+            break;
+        }
+    }
+    end = value + strlen(value);
+    while (end > value && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+}
+
 krb5_error_code
 ks_parse_duration(const char *s, krb5_deltat *out)
 {
     krb5_deltat d;
     char *copy;
+    const char *p;
     krb5_error_code ret;
 
+    /* krb5_string_to_deltat() accepts some trailing junk ("7x"); allow only
+     * the characters of its formats (7d, 10h30m, 1d 2h, 3600, 1:30:00). */
+    if (*s == '\0')
+        return KSTL_BAD_CONFIG;
+    for (p = s; *p != '\0'; p++) {
+        if (!isdigit((unsigned char)*p) && strchr("dhms: ", *p) == NULL)
+            return KSTL_BAD_CONFIG;
+    }
     copy = strdup(s);
     if (copy == NULL)
         return ENOMEM;
@@ -160,6 +190,7 @@ get_values(profile_t profile, const char *section, const char *key,
 {
     const char *names[4] = { "dbmodules", section, key, NULL };
     long pret;
+    size_t i;
 
     *vals = NULL;
     pret = profile_get_values(profile, names, vals);
@@ -167,7 +198,11 @@ get_values(profile_t profile, const char *section, const char *key,
         *vals = NULL;
         return 0;
     }
-    return pret ? (krb5_error_code)pret : 0;
+    if (pret)
+        return (krb5_error_code)pret;
+    for (i = 0; (*vals)[i] != NULL; i++)
+        ks_config_strip_comment((*vals)[i]);
+    return 0;
 }
 
 /* Fetch a single-valued key; *out is NULL when absent. */

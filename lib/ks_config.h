@@ -48,6 +48,10 @@ krb5_error_code ks_config_load(krb5_context ctx, const char *section,
 
 void ks_config_free(struct ks_config *cfg);
 
+/* Cut an end-of-line comment (whitespace, then '#') and trailing
+ * whitespace from value, in place. */
+void ks_config_strip_comment(char *value);
+
 /* Parse a krb5 duration ("10h", "7d", "3600", "1d 2h"); must be > 0. */
 krb5_error_code ks_parse_duration(const char *s, krb5_deltat *out);
 

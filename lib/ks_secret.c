@@ -37,7 +37,15 @@ ks_secret_load(krb5_context ctx, const char *path, struct ks_secret **out)
     int fd;
 
     *out = NULL;
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO must not block the KDC; it is refused below. */
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno == ELOOP) {
+        ret = KSTL_BAD_SECRET;
+        krb5_set_error_message(ctx, ret, "stateless: secret_file %s is a "
+                               "symbolic link; point secret_file at the file "
+                               "itself", path);
+        return ret;
+    }
     if (fd < 0) {
         ret = KSTL_BAD_SECRET;
         krb5_set_error_message(ctx, ret, "stateless: cannot open secret_file "
