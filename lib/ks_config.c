@@ -240,9 +240,9 @@ check_unknown_keys(krb5_context ctx, profile_t profile, const char *section)
     size_t i;
     long pret;
 
+    /* Subsections are listed too: none is known, so any is refused. */
     pret = profile_iterator_create(profile, names,
-                                   PROFILE_ITER_LIST_SECTION |
-                                   PROFILE_ITER_RELATIONS_ONLY, &iter);
+                                   PROFILE_ITER_LIST_SECTION, &iter);
     if (pret)
         return 0;               /* no such section: defaults apply */
     while (profile_iterator(&iter, &name, &value) == 0 && name != NULL) {
@@ -385,14 +385,23 @@ load_unprovisioned(krb5_context ctx, profile_t profile, struct ks_config *cfg)
     return ret;
 }
 
-/* Device namespaces are one plain component. */
+/* Device namespaces are one plain component that no other kind of
+ * principal uses as its first component. */
 static krb5_boolean
 namespace_valid(const char *ns)
 {
+    static const char *const reserved[] = {
+        "krbtgt", "devreg", "kadmin", "K", NULL
+    };
     const char *p;
+    size_t i;
 
     if (*ns == '\0' || strlen(ns) > 32)
         return FALSE;
+    for (i = 0; reserved[i] != NULL; i++) {
+        if (strcmp(ns, reserved[i]) == 0)
+            return FALSE;
+    }
     for (p = ns; *p != '\0'; p++) {
         if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
             return FALSE;
@@ -458,7 +467,8 @@ ks_config_load(krb5_context ctx, const char *section, struct ks_config **out)
     if (!namespace_valid(cfg->device_namespace)) {
         ret = KSTL_BAD_CONFIG;
         krb5_set_error_message(ctx, ret, "stateless: device_namespace '%s' "
-                               "must be 1-32 letters, digits, '-' or '_'",
+                               "must be 1-32 letters, digits, '-' or '_', "
+                               "and not krbtgt, devreg, kadmin or K",
                                cfg->device_namespace);
         goto cleanup;
     }

@@ -80,17 +80,27 @@ ks_kdf_bytes(const unsigned char *secret, size_t secretlen,
              const char *purpose, const char *name, krb5_enctype enctype,
              krb5_kvno kvno, unsigned char *out, size_t outlen)
 {
-    unsigned char info[1024];
-    size_t infolen;
+    unsigned char stackbuf[512], *info = stackbuf;
+    size_t infolen, need;
     krb5_error_code ret;
 
-    ret = ks_kdf_info(purpose, name, enctype, kvno, info, sizeof(info),
-                      &infolen);
-    if (ret)
-        return ret;
-    return ks_hkdf_sha256(secret, secretlen,
-                          (const unsigned char *)KS_KDF_SALT,
-                          strlen(KS_KDF_SALT), info, infolen, out, outlen);
+    /* Principal names are rarely long; allocate only for those that are. */
+    need = sizeof(KS_KDF_INFO_LABEL) + 1 + strlen(purpose) + 2 +
+        strlen(name) + 8;
+    if (need > sizeof(stackbuf)) {
+        info = malloc(need);
+        if (info == NULL)
+            return ENOMEM;
+    }
+    ret = ks_kdf_info(purpose, name, enctype, kvno, info, need, &infolen);
+    if (!ret) {
+        ret = ks_hkdf_sha256(secret, secretlen,
+                             (const unsigned char *)KS_KDF_SALT,
+                             strlen(KS_KDF_SALT), info, infolen, out, outlen);
+    }
+    if (info != stackbuf)
+        free(info);
+    return ret;
 }
 
 krb5_error_code
