@@ -4,7 +4,8 @@
  *
  * The keytab is replaced atomically: existing entries are copied with the
  * new ones into a temporary file in the same directory, which is then
- * renamed over KEYTAB with the old file's owner.  Old entries of the
+ * renamed over KEYTAB (the file a symbolic link points to) with the old
+ * file's owner, group and group-read bit.  Old entries of the
  * principals being written are dropped when they are being rewritten or
  * when their kvno is no longer served by the KDC (older than
  * current - previous), so that a keytab refreshed from cron does not keep
@@ -202,6 +203,7 @@ write_keytab(struct kst_ctx *kc, const char *path, const struct kt_set *set)
     krb5_error_code ret;
     char *tmp = NULL, *name = NULL;
     struct stat st;
+    mode_t mode;
     size_t i;
     int fd;
 
@@ -245,13 +247,19 @@ write_keytab(struct kst_ctx *kc, const char *path, const struct kt_set *set)
     }
     krb5_kt_close(kc->kctx, kt);
     kt = NULL;
-    chmod(tmp, 0600);
-    if (stat(path, &st) == 0 && chown(tmp, st.st_uid, st.st_gid) != 0) {
-        ret = errno;
-        kst_error(kc, 0, "cannot keep the owner of %s: %s", path,
-                  strerror(ret));
-        goto cleanup;
+    /* Keep an existing keytab's owner, group and group-read bit (never
+     * any access for others); a new keytab is 0600. */
+    mode = 0600;
+    if (stat(path, &st) == 0) {
+        mode = st.st_mode & 0640;
+        if (chown(tmp, st.st_uid, st.st_gid) != 0) {
+            ret = errno;
+            kst_error(kc, 0, "cannot keep the owner of %s: %s", path,
+                      strerror(ret));
+            goto cleanup;
+        }
     }
+    chmod(tmp, mode | 0600);
     if (rename(tmp, path) != 0) {
         ret = errno;
         kst_error(kc, 0, "cannot replace %s: %s", path, strerror(ret));
@@ -276,6 +284,7 @@ kst_cmd_keytab(struct kst_ctx *kc, int argc, char **argv)
     const char *path = NULL;
     krb5_error_code ret;
     krb5_kvno cur = 0;
+    char *real = NULL;
     int c, i, status = 1;
 
     optind = 1;
@@ -301,6 +310,10 @@ kst_cmd_keytab(struct kst_ctx *kc, int argc, char **argv)
         path += 5;
     else if (strncmp(path, "WRFILE:", 7) == 0)
         path += 7;
+    /* Replace the file a symbolic link points to, not the link. */
+    real = realpath(path, NULL);
+    if (real != NULL)
+        path = real;
 
     ret = ks_module_open(kc->kctx, kc->section, &mod);
     if (ret) {
@@ -323,5 +336,6 @@ kst_cmd_keytab(struct kst_ctx *kc, int argc, char **argv)
 cleanup:
     kt_set_free(kc->kctx, &set);
     ks_module_close(mod);
+    free(real);
     return status;
 }

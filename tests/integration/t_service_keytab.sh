@@ -49,12 +49,21 @@ KM=$KS_TMPDIR/merged.keytab
 printf 'addent -password -p other@EXAMPLE.TEST -k 7 -e aes256-cts-hmac-sha1-96\nsomepassword\nwkt %s\nquit\n' \
     "$KM" | ktutil >/dev/null 2>&1
 chmod 644 "$KM"
+chown nobody:nogroup "$KM"
 expect_ok "kstateless keytab into an existing keytab" \
     kstateless keytab -k "FILE:$KM" host/a.example.test
 expect_match "the existing entry survives" '^ +7 .* other@EXAMPLE\.TEST \(aes256-cts-hmac-sha1-96\)' \
     klist -kte "$KM"
 expect_eq "the merged keytab holds host/a's 8 keys" "$want" "$(entries "$KM" host/a.example.test)"
-expect_eq "the merged keytab has mode 0600" 600 "$(stat -c %a "$KM")"
+expect_eq "the merged keytab keeps owner, group and group-read, not other-read" \
+    "nobody:nogroup 640" "$(stat -c '%U:%G %a' "$KM")"
+# A keytab path that is a symbolic link: the file it points to is replaced.
+ln -s "$KM" "$KS_TMPDIR/link.keytab"
+expect_ok "kstateless keytab through a symbolic link" \
+    kstateless keytab -k "$KS_TMPDIR/link.keytab" host/a.example.test
+expect_eq "the link is still a link to the merged keytab" "$KM" \
+    "$(readlink "$KS_TMPDIR/link.keytab")"
+rm -f "$KS_TMPDIR/link.keytab"
 expect_ok "writing host/a again and adding host/c" \
     kstateless keytab -k "$KM" host/a.example.test host/c.example.test
 expect_eq "rewriting replaces entries instead of duplicating them" 17 \
