@@ -1,0 +1,497 @@
+#!/bin/sh
+# run-bench.sh: compare a stock db2-backed MIT KDC with a stateless one on
+# this machine, and check that the stateless KDC's memory does not grow with
+# the number of names it is asked about.
+#
+#   bench/run-bench.sh                          # builds the project itself
+#   KS_BUILDDIR=/path/to/build bench/run-bench.sh
+#
+# What it does, in one run:
+#   1. Builds the project out of tree into a temporary directory, unless
+#      KS_BUILDDIR names an existing build (it needs bench/ksbench,
+#      kdb-stateless/kstateless and kdb-stateless/.libs/stateless.so).
+#   2. Creates two throwaway realms, both named EXAMPLE.TEST, in a temporary
+#      directory, each with its own krb5.conf and kdc.conf and the same
+#      realm settings: supported_enctypes (the four AES enctypes), max_life
+#      10h, max_renewable_life 7d.
+#        db2:       Debian's stock kdc.conf settings, including its
+#                   "default_principal_flags = +preauth"; kdb5_util create
+#                   -s, kadmin.local addprinc -randkey for the client
+#                   host/client.example.test and the service
+#                   host/bench.example.test, ktadd of the client.  As
+#                   shipped, a successful AS for a principal that requires
+#                   preauthentication costs db2 a second round trip and an
+#                   fsync (last-success bookkeeping); that is the baseline.
+#                   For comparison, host/nopreauth.example.test is added with
+#                   -requires_preauth (one round trip, nothing written).
+#        stateless: kstateless init, service = host/*, kstateless keytab of
+#                   the client (derived services do not require preauth).
+#      Each realm gets one krb5kdc -n process (no -w) on 127.0.0.1 with a
+#      free high port (UDP and TCP).  With two CPUs or more, every KDC is
+#      pinned to the last CPU and the clients to the others (taskset), so
+#      that the load generator does not take CPU time from the KDC it
+#      measures; BENCH_PIN=0 turns that off.
+#   3. For each round (BENCH_ROUNDS), alternating between the realms, runs
+#      ksbench -m as (AS with the keytab) and ksbench -m tgs (TGS for
+#      host/bench.example.test, no ticket cache) for BENCH_SECONDS each with
+#      BENCH_PROCS client processes.  ksbench sends each process's requests
+#      through one UDP socket (-a) so that the client side stays cheaper
+#      than the KDC; BENCH_TRANSPORT=library lets libkrb5 locate the KDC and
+#      open a socket per request instead.  Prints the median requests/s and
+#      the KDC's CPU time per request (utime + stime from /proc, which other
+#      load on the machine disturbs less than throughput), and the ratios
+#      stateless/db2 against the goals (AS >= 1.5, TGS >= 1.3) as PASS or
+#      BELOW GOAL lines.
+#   4. Restarts the stateless KDC and prints its VmRSS after 1 lookup;
+#      after a control of 20000 lookups that reuse one service and one
+#      device name; after BENCH_NAMES distinct service names plus
+#      BENCH_NAMES distinct device names (ksbench -m names); and after as
+#      many more.  krb5kdc's own lookaside (replay) cache keeps every reply
+#      for two minutes, up to 10 MB of packets, whatever the backend: the
+#      control fills it, so what follows is what distinct names cost.
+#
+# A benchmark prints figures: it exits 0 whenever it could measure, and 1
+# only when a realm could not be set up.  Processes it started are stopped
+# and the temporary directory removed on exit (BENCH_KEEP=1 keeps it).
+#
+# Environment:
+#   KS_BUILDDIR      existing build directory (default: build one)
+#   BENCH_SECONDS    seconds per AS/TGS run (default 10)
+#   BENCH_PROCS      client processes per run (default 2)
+#   BENCH_ROUNDS     measurement rounds; medians are reported (default 1)
+#   BENCH_NAMES      distinct names of each kind for the memory check
+#                    (default 100000; 0 skips it)
+#   BENCH_TRANSPORT  direct (default) or library, see step 3
+#   BENCH_PIN        1 (default with 2 CPUs or more): pin KDCs and clients
+#                    to separate CPUs; 0: let the scheduler place them
+#   BENCH_KEEP       1: keep the temporary directory (configs, KDC logs)
+#   KRB5KDC, KDB5_UTIL, KADMIN_LOCAL   stock tools (default: from PATH and
+#                    /usr/sbin)
+
+set -eu
+
+srcdir=$(cd "$(dirname "$0")/.." && pwd)
+seconds=${BENCH_SECONDS:-10}
+procs=${BENCH_PROCS:-2}
+rounds=${BENCH_ROUNDS:-1}
+names=${BENCH_NAMES:-100000}
+transport=${BENCH_TRANSPORT:-direct}
+ncpu=$(nproc 2>/dev/null || echo 1)
+pin=${BENCH_PIN:-1}
+if [ "$ncpu" -lt 2 ] || ! command -v taskset >/dev/null 2>&1; then
+    pin=0
+fi
+kdc_cpu=$((ncpu - 1))
+client_cpus=0
+[ "$ncpu" -le 2 ] || client_cpus=0-$((ncpu - 2))
+realm=EXAMPLE.TEST
+client=host/client.example.test
+nopreauth=host/nopreauth.example.test
+service=host/bench.example.test
+enctypes="aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal"
+enctypes="$enctypes aes256-cts-hmac-sha384-192:normal"
+enctypes="$enctypes aes128-cts-hmac-sha256-128:normal"
+
+PATH=$PATH:/usr/sbin:/sbin
+KRB5KDC=${KRB5KDC:-$(command -v krb5kdc || echo krb5kdc)}
+KDB5_UTIL=${KDB5_UTIL:-$(command -v kdb5_util || echo kdb5_util)}
+KADMIN_LOCAL=${KADMIN_LOCAL:-$(command -v kadmin.local || echo kadmin.local)}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ks-bench.XXXXXX")
+kdc_pids=""
+
+cleanup() {
+    for pid in $kdc_pids; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in $kdc_pids; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        echo "run-bench: kept $work"
+    else
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 141' PIPE
+trap 'exit 143' TERM
+
+die() {
+    echo "run-bench: $*" >&2
+    exit 1
+}
+
+case $transport in
+direct|library) ;;
+*) die "BENCH_TRANSPORT must be direct or library, not '$transport'" ;;
+esac
+
+# Build out of tree, as a user would, unless a build directory was given.
+if [ -n "${KS_BUILDDIR:-}" ]; then
+    build=$(cd "$KS_BUILDDIR" && pwd)
+else
+    build=$work/build
+    mkdir -p "$build"
+    echo "run-bench: building in $build (set KS_BUILDDIR to reuse a build)"
+    if [ ! -x "$srcdir/configure" ]; then
+        (cd "$srcdir" && autoreconf -fi) >"$work/autoreconf.log" 2>&1 ||
+            { BENCH_KEEP=1; die "autoreconf failed; see $work/autoreconf.log"
+            }
+    fi
+    (cd "$build" && "$srcdir/configure" -q &&
+        make -j"$(nproc 2>/dev/null || echo 2)") >"$work/build.log" 2>&1 ||
+        { BENCH_KEEP=1; die "build failed; see $work/build.log"; }
+fi
+ksbench=$build/bench/ksbench
+kstateless=$build/kdb-stateless/kstateless
+moddir=$build/kdb-stateless/.libs
+for f in "$ksbench" "$kstateless" "$moddir/stateless.so"; do
+    [ -e "$f" ] || die "$f is missing; run make in $build"
+done
+clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+# Print a random high port that nothing uses over UDP or TCP.
+free_port() {
+    while :; do
+        port=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 40000))
+        if ! ss -Htuan 2>/dev/null | awk '{ print $5 }' |
+                grep -q ":$port\$"; then
+            echo "$port"
+            return
+        fi
+    done
+}
+
+# Wait until something listens on UDP port $1 (10 s at most).
+wait_port() {
+    i=0
+    while [ $i -lt 100 ]; do
+        if ss -Hlun "sport = :$1" 2>/dev/null | grep -q .; then
+            return 0
+        fi
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# Write krb5.conf and kdc.conf for the realm in directory $1 on port $2 with
+# backend $3 (db2 or stateless).
+write_config() {
+    dir=$1 port=$2 backend=$3
+    cat >"$dir/krb5.conf" <<EOF
+[libdefaults]
+    default_realm = $realm
+    dns_lookup_kdc = false
+    dns_lookup_realm = false
+    dns_canonicalize_hostname = false
+    rdns = false
+[realms]
+    $realm = {
+        kdc = 127.0.0.1:$port
+    }
+[domain_realm]
+    .example.test = $realm
+EOF
+    {
+        cat <<EOF
+[kdcdefaults]
+    kdc_listen = 127.0.0.1:$port
+    kdc_tcp_listen = 127.0.0.1:$port
+[realms]
+    $realm = {
+        database_name = $dir/principal
+        acl_file = $dir/kadm5.acl
+        key_stash_file = $dir/stash
+        max_life = 10h 0m 0s
+        max_renewable_life = 7d 0h 0m 0s
+        supported_enctypes = $enctypes
+EOF
+        if [ "$backend" = stateless ]; then
+            cat <<EOF
+        database_module = stateless
+    }
+[dbmodules]
+    db_module_dir = $moddir
+    stateless = {
+        db_library = stateless
+        secret_file = $dir/stateless.secret
+        state_dir = $dir/state
+        service = host/*
+    }
+EOF
+        else
+            cat <<EOF
+        default_principal_flags = +preauth
+    }
+EOF
+        fi
+        cat <<EOF
+[logging]
+    kdc = FILE:$dir/kdc.log
+EOF
+    } >"$dir/kdc.conf"
+    : >"$dir/kadm5.acl"
+}
+
+# Run a command in the realm of directory $1.
+in_realm() {
+    dir=$1
+    shift
+    KRB5_CONFIG=$dir/krb5.conf KRB5_KDC_PROFILE=$dir/kdc.conf "$@"
+}
+
+# Run a command on the clients' CPUs when pinning.
+on_client_cpus() {
+    if [ "$pin" = 1 ]; then
+        taskset -c "$client_cpus" "$@"
+    else
+        "$@"
+    fi
+}
+
+# Start krb5kdc for the realm in directory $1.
+kdc_start() {
+    dir=$1
+    # A simple command in the background, so that $! is krb5kdc itself
+    # (taskset execs it).
+    if [ "$pin" = 1 ]; then
+        KRB5_CONFIG=$dir/krb5.conf KRB5_KDC_PROFILE=$dir/kdc.conf \
+            taskset -c "$kdc_cpu" "$KRB5KDC" -n -r "$realm" \
+            >>"$dir/kdc.stderr" 2>&1 &
+    else
+        KRB5_CONFIG=$dir/krb5.conf KRB5_KDC_PROFILE=$dir/kdc.conf \
+            "$KRB5KDC" -n -r "$realm" >>"$dir/kdc.stderr" 2>&1 &
+    fi
+    echo $! >"$dir/kdc.pid"
+    kdc_pids="$kdc_pids $!"
+    wait_port "$(cat "$dir/port")" ||
+        die "krb5kdc for $dir did not start; see $dir/kdc.stderr, $dir/kdc.log"
+}
+
+# Stop the KDC of the realm in directory $1.
+kdc_stop() {
+    pid=$(cat "$1/kdc.pid")
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    kdc_pids=$(echo "$kdc_pids" | tr ' ' '\n' | grep -vx "$pid" | tr '\n' ' ')
+}
+
+setup_db2() {
+    dir=$work/db2
+    mkdir -p "$dir"
+    free_port >"$dir/port"
+    write_config "$dir" "$(cat "$dir/port")" db2
+    {
+        in_realm "$dir" "$KDB5_UTIL" create -s -r "$realm" -P bench-master &&
+        for q in "addprinc -randkey $client" "addprinc -randkey $service" \
+                 "addprinc -randkey -requires_preauth $nopreauth" \
+                 "ktadd -k $dir/client.keytab $client" \
+                 "ktadd -k $dir/nopreauth.keytab $nopreauth"; do
+            in_realm "$dir" "$KADMIN_LOCAL" -r "$realm" -q "$q" || exit 1
+        done
+    } >"$dir/setup.log" 2>&1 || die "db2 realm setup failed:
+$(cat "$dir/setup.log")"
+    kdc_start "$dir"
+}
+
+setup_stateless() {
+    dir=$work/stateless
+    mkdir -p "$dir"
+    free_port >"$dir/port"
+    write_config "$dir" "$(cat "$dir/port")" stateless
+    {
+        in_realm "$dir" "$kstateless" init &&
+        in_realm "$dir" "$kstateless" keytab -k "$dir/client.keytab" "$client"
+    } >"$dir/setup.log" 2>&1 || die "stateless realm setup failed:
+$(cat "$dir/setup.log")"
+    kdc_start "$dir"
+}
+
+# CPU time (utime + stime) of process $1 in clock ticks.
+cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# VmRSS of process $1 in kB.
+rss_kb() {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# Run ksbench in the realm of directory $1 as client $2 (keytab $3) with the
+# remaining arguments.  Prints ksbench's machine-readable line with the
+# KDC's CPU time per request appended (kdc_cpu_us), or a line with rps=0
+# when ksbench failed.
+bench() {
+    dir=$1 princ=$2 keytab=$3
+    shift 3
+    if [ "$transport" = direct ]; then
+        set -- -a "127.0.0.1:$(cat "$dir/port")" "$@"
+    fi
+    pid=$(cat "$dir/kdc.pid")
+    t0=$(cpu_ticks "$pid")
+    out=$(export KRB5_CONFIG="$dir/krb5.conf"
+        on_client_cpus "$ksbench" -p "$princ" -k "$keytab" "$@" \
+            2>>"$dir/ksbench.stderr") || true
+    t1=$(cpu_ticks "$pid")
+    line=$(printf '%s\n' "$out" | grep '^ksbench ' || true)
+    if [ -z "$line" ]; then
+        echo "ksbench failed rps=0 requests=0 (see $dir/ksbench.stderr)"
+        return
+    fi
+    n=$(field requests "$line")
+    printf '%s kdc_cpu_us=%s\n' "$line" \
+        "$(awk -v t="$((t1 - t0))" -v hz="$clk_tck" -v n="$n" \
+            'BEGIN { printf "%.0f", (n > 0) ? t * 1e6 / hz / n : 0 }')"
+}
+
+# Extract field $1 (name=value) of a ksbench line $2.
+field() {
+    printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+# Median of the numbers on stdin.
+median() {
+    sort -n | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print 0; exit }
+        if (NR % 2) print v[(NR + 1) / 2];
+        else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# Median of column $3 of the results for mode $1, realm $2.
+pick() {
+    awk -v m="$1" -v b="$2" -v c="$3" '$1 == m && $2 == b { print $c }' \
+        "$work/results" | median
+}
+
+# Print a goal line: label, db2 rps, stateless rps, goal.
+verdict() {
+    awk -v label="$1" -v a="$2" -v b="$3" -v goal="$4" 'BEGIN {
+        r = (a > 0) ? b / a : 0
+        printf "%-3s stateless/db2 = %.2f (goal >= %s): %s\n", label, r,
+               goal, (a > 0 && r >= goal) ? "PASS" : "BELOW GOAL" }'
+}
+
+# Print a ratio b/a with two decimals.
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (a > 0) ? b / a : 0 }'
+}
+
+echo "run-bench: realms under $work"
+setup_db2
+setup_stateless
+
+if [ "$pin" = 1 ]; then
+    placement="KDCs on CPU $kdc_cpu, clients on CPUs $client_cpus"
+else
+    placement="no CPU pinning"
+fi
+echo "== AS (keytab) and TGS (no cache): $seconds s per run," \
+    "$procs client processes, one krb5kdc process per realm," \
+    "$ncpu CPUs ($placement), $rounds round(s), transport $transport"
+echo "   enctypes (both realms): $enctypes"
+echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg)" \
+    "(other load on the machine makes throughput noisy; see kdc_cpu_us)"
+: >"$work/results"
+sl=$work/stateless
+r=1
+while [ "$r" -le "$rounds" ]; do
+    for mode in as as-nopreauth tgs; do
+        for backend in db2 stateless; do
+            dir=$work/$backend
+            case $mode/$backend in
+            as/*)
+                line=$(bench "$dir" "$client" "$dir/client.keytab" \
+                    -m as -d "$seconds" -c "$procs") ;;
+            as-nopreauth/db2)
+                line=$(bench "$dir" "$nopreauth" "$dir/nopreauth.keytab" \
+                    -m as -d "$seconds" -c "$procs") ;;
+            as-nopreauth/*)
+                continue ;;
+            tgs/*)
+                line=$(bench "$dir" "$client" "$dir/client.keytab" \
+                    -m tgs -s "$service" -d "$seconds" -c "$procs") ;;
+            esac
+            echo "   round $r $backend $mode: $line"
+            echo "$mode $backend $(field rps "$line")" \
+                "$(field kdc_cpu_us "$line")" >>"$work/results"
+        done
+    done
+    r=$((r + 1))
+done
+echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+as_db2=$(pick as db2 3)
+as_sl=$(pick as stateless 3)
+asn_db2=$(pick as-nopreauth db2 3)
+tgs_db2=$(pick tgs db2 3)
+tgs_sl=$(pick tgs stateless 3)
+cas_db2=$(pick as db2 4)
+cas_sl=$(pick as stateless 4)
+casn_db2=$(pick as-nopreauth db2 4)
+ctgs_db2=$(pick tgs db2 4)
+ctgs_sl=$(pick tgs stateless 4)
+echo
+printf '%-34s %10s %10s %14s\n' "" "db2" "stateless" "stateless/db2"
+printf '%-34s %10.0f %10.0f %14s\n' "AS (keytab) requests/s" \
+    "$as_db2" "$as_sl" "$(ratio "$as_db2" "$as_sl")"
+printf '%-34s %10.0f %10.0f %14s\n' "TGS (no cache) requests/s" \
+    "$tgs_db2" "$tgs_sl" "$(ratio "$tgs_db2" "$tgs_sl")"
+printf '%-34s %10.0f %10.0f %14s\n' "AS KDC CPU us/request" \
+    "$cas_db2" "$cas_sl" "$(ratio "$cas_sl" "$cas_db2")"
+printf '%-34s %10.0f %10.0f %14s\n' "TGS KDC CPU us/request" \
+    "$ctgs_db2" "$ctgs_sl" "$(ratio "$ctgs_sl" "$ctgs_db2")"
+printf '%-34s %10.0f %10s %14s\n' "AS, db2 client without preauth/s" \
+    "$asn_db2" "-" "$(ratio "$asn_db2" "$as_sl")"
+printf '%-34s %10.0f %10s %14s\n' "  its KDC CPU us/request" \
+    "$casn_db2" "-" "$(ratio "$cas_sl" "$casn_db2")"
+echo "(CPU ratios are db2/stateless: how many times less CPU the stateless" \
+    "KDC spends per request)"
+verdict AS "$as_db2" "$as_sl" 1.5
+verdict TGS "$tgs_db2" "$tgs_sl" 1.3
+
+if [ "$names" -gt 0 ]; then
+    control=$((2 * names < 20000 ? 2 * names : 20000))
+    echo
+    echo "== stateless KDC memory (fresh krb5kdc)"
+    kdc_stop "$sl"
+    kdc_start "$sl"
+    pid=$(cat "$sl/kdc.pid")
+    line=$(bench "$sl" "$client" "$sl/client.keytab" -m names -n 1 \
+        -s "host/first%u.example.test" -D "device/first%u")
+    rss1=$(rss_kb "$pid")
+    echo "   1 lookup:  $line"
+    line=$(bench "$sl" "$client" "$sl/client.keytab" -m names \
+        -n "$control" -u 1 -c "$procs" \
+        -s "host/same%u.example.test" -D "device/same%u")
+    rss2=$(rss_kb "$pid")
+    echo "   control:   $line"
+    line=$(bench "$sl" "$client" "$sl/client.keytab" -m names \
+        -n $((2 * names)) -c "$procs" \
+        -s "host/svc%u.example.test" -D "device/dev%u")
+    rss3=$(rss_kb "$pid")
+    echo "   distinct:  $line"
+    line=$(bench "$sl" "$client" "$sl/client.keytab" -m names \
+        -n $((2 * names)) -c "$procs" \
+        -s "host/more%u.example.test" -D "device/more%u")
+    rss4=$(rss_kb "$pid")
+    echo "   more:      $line"
+    echo
+    printf '%-62s %8s\n' "stateless krb5kdc VmRSS after" "kB"
+    printf '%-62s %8s\n' "1 lookup" "$rss1"
+    printf '%-62s %8s\n' \
+        "then $control lookups of 1 service and 1 device name (control)" \
+        "$rss2"
+    printf '%-62s %8s\n' \
+        "then $names distinct services + $names distinct devices" "$rss3"
+    printf '%-62s %8s\n' \
+        "then $names + $names more distinct names" "$rss4"
+    echo "RSS after 1 lookup: $rss1 kB; after $names + $names distinct" \
+        "names: $rss3 kB ($((rss3 - rss2)) kB over the control);" \
+        "after $names + $names more: $((rss4 - rss3)) kB more."
+    echo "(The control's growth is krb5kdc's lookaside cache, up to 10 MB of" \
+        "replies kept 2 minutes, whatever the backend.)"
+fi
