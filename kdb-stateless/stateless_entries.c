@@ -6,30 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <profile.h>
 
 #include "stateless_entries.h"
 #include "ks_err.h"
 #include "ks_schedule.h"
 #include "ks_util.h"
 
-#define KS_DEFAULT_CLOCKSKEW 300
 #define KS_MAX_RENEWABLE (7 * 86400)
-
-/* The clock skew allowance from [libdefaults] clockskew. */
-static int64_t
-read_clockskew(krb5_context ctx)
-{
-    profile_t profile = NULL;
-    int skew = KS_DEFAULT_CLOCKSKEW;
-
-    if (krb5_get_profile(ctx, &profile) == 0) {
-        profile_get_integer(profile, "libdefaults", "clockskew", NULL,
-                            KS_DEFAULT_CLOCKSKEW, &skew);
-        profile_release(profile);
-    }
-    return skew > 0 ? skew : KS_DEFAULT_CLOCKSKEW;
-}
 
 void
 ks_module_close(struct ks_module *mod)
@@ -90,7 +73,7 @@ ks_module_open(krb5_context ctx, const char *section, struct ks_module **out)
     ret = ks_keycache_new(KS_KEYCACHE_SLOTS, &mod->cache);
     if (ret)
         goto cleanup;
-    mod->clockskew = read_clockskew(ctx);
+    mod->clockskew = ks_config_clockskew(ctx);
     ret = krb5_build_principal(ctx, &mod->mod_princ, strlen(mod->realm),
                                mod->realm, "krb5-stateless", (char *)NULL);
     if (ret)

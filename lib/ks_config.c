@@ -596,3 +596,17 @@ ks_config_section_for_realm(krb5_context ctx, const char *realm, char **out)
     profile_release(profile);
     return *out == NULL ? ENOMEM : 0;
 }
+
+krb5_deltat
+ks_config_clockskew(krb5_context ctx)
+{
+    profile_t profile = NULL;
+    int skew = 300;
+
+    if (krb5_get_profile(ctx, &profile) == 0) {
+        profile_get_integer(profile, "libdefaults", "clockskew", NULL, 300,
+                            &skew);
+        profile_release(profile);
+    }
+    return skew > 0 ? skew : 300;
+}

@@ -68,6 +68,9 @@ void ks_service_rule_free(struct ks_service_rule *rule);
 krb5_error_code ks_config_enctypes(krb5_context ctx, const char *realm,
                                    krb5_enctype **out, size_t *count);
 
+/* The clock skew allowance: [libdefaults] clockskew, default 300 s. */
+krb5_deltat ks_config_clockskew(krb5_context ctx);
+
 /* Find the [dbmodules] section used by realm: the realm's database_module,
  * or the realm name itself as libkdb5 does.  *out is malloc'ed. */
 krb5_error_code ks_config_section_for_realm(krb5_context ctx,
