@@ -29,6 +29,13 @@ static const struct {
     { "init", kst_cmd_init, "init" },
     { "check-value", kst_cmd_check_value, "check-value" },
     { "keytab", kst_cmd_keytab, "keytab -k KEYTAB PRINCIPAL..." },
+    { "stage", kst_cmd_stage,
+      "stage add DEVICE-ID --pubkey FILE [--profile NAME] [--replace]" },
+    { "stage", kst_cmd_stage, "stage del DEVICE-ID" },
+    { "stage", kst_cmd_stage, "stage list" },
+    { "provision", kst_cmd_provision, "provision DEVICE-ID" },
+    { "provision", kst_cmd_provision, "provision --remove DEVICE-ID" },
+    { "provision", kst_cmd_provision, "provision --list" },
 };
 
 static void

@@ -20,5 +20,7 @@ void kst_error(struct kst_ctx *kc, krb5_error_code code, const char *fmt,
 int kst_cmd_init(struct kst_ctx *kc, int argc, char **argv);
 int kst_cmd_check_value(struct kst_ctx *kc, int argc, char **argv);
 int kst_cmd_keytab(struct kst_ctx *kc, int argc, char **argv);
+int kst_cmd_stage(struct kst_ctx *kc, int argc, char **argv);
+int kst_cmd_provision(struct kst_ctx *kc, int argc, char **argv);
 
 #endif

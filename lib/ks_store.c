@@ -1,0 +1,1197 @@
+/*
+ * The shared run-time store (see ks_store.h): an LMDB environment in one
+ * file, STATE_DIR/store.mdb (MDB_NOSUBDIR; LMDB adds store.mdb-lock).
+ *
+ * Record formats (all integers big-endian; every value begins with a
+ * format version byte, 1 in this release; a reader refuses any other
+ * version, any length outside the limits below, and trailing bytes):
+ *
+ *   staging       key:   device id (1-64 bytes, ks_device_id_valid())
+ *                 value: u8  version (1)
+ *                        s64 time added (seconds since the epoch)
+ *                        u8  profile length P (0 = no profile, else 1-32)
+ *                        P   profile ([A-Za-z0-9._-])
+ *                        u16 SPKI length L (1-KS_STORE_SPKI_MAX)
+ *                        L   DER SubjectPublicKeyInfo (one DER SEQUENCE
+ *                            of exactly L bytes; fully parsed when written)
+ *   provisioned   key:   device id
+ *                 value: u8 version (1), s64 time provisioned
+ *   replay        key:   32 bytes (SHA-256 of an authenticator)
+ *                 value: u8 version (1), s64 expiry
+ *   replay_expiry key:   u64 expiry || the 32-byte replay key
+ *                 value: empty
+ *
+ * replay_expiry sorts the replay entries by expiry (LMDB compares keys as
+ * byte strings, so big-endian times sort in time order), so that a purge
+ * walks only expired entries.  Every replay entry has exactly one index
+ * entry, written and deleted in the same transaction.
+ *
+ * Records are decoded with a cursor whose first error sticks (struct
+ * rec_input) and checked once at the end: the bytes read back are never
+ * trusted, and a corrupt record yields KRB5_KDB_DB_CORRUPT.
+ *
+ * Environments: LMDB allows one environment per file per process.  This
+ * file keeps the environments it opened in a per-process list and never
+ * closes them before exit (closing a file descriptor would drop the
+ * process's POSIX record locks on the lock file, which another
+ * environment of the same process may rely on); ks_store_open() of a store
+ * already open in this process reuses its environment.  After fork() the
+ * inherited environments are abandoned, not closed, and a handle opens
+ * the file again in the child on first use.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <lmdb.h>
+#include <openssl/x509.h>
+
+#include "ks_store.h"
+
+#define REC_VERSION 1
+#define TIME_REC_LEN 9                  /* version + s64 */
+#define INDEX_KEY_LEN (8 + KS_STORE_REPLAY_KEY_LEN)
+
+/* An LMDB environment opened by this process, with its databases. */
+struct store_env {
+    struct store_env *next;
+    pid_t pid;                  /* the process that opened it */
+    dev_t dev;                  /* identity of the data file */
+    ino_t ino;
+    MDB_env *env;
+    MDB_dbi staging, provisioned, replay, replay_expiry;
+};
+
+struct ks_store {
+    char *dir;
+    char *path;                 /* dir/store.mdb */
+    char *lock_path;            /* dir/store.mdb-lock */
+    size_t map_size;
+    struct store_env *se;       /* NULL until opened in this process */
+};
+
+/* Environments opened by this process (and, after fork, its parents'). */
+static struct store_env *open_envs;
+
+/* A cursor over a record's bytes; the first error sticks. */
+struct rec_input {
+    const unsigned char *p;
+    size_t len;
+    int bad;
+};
+
+static void
+in_init(struct rec_input *in, const void *p, size_t len)
+{
+    in->p = p;
+    in->len = len;
+    in->bad = 0;
+}
+
+/* Consume n bytes and return a pointer to them, or NULL (and stick). */
+static const unsigned char *
+in_bytes(struct rec_input *in, size_t n)
+{
+    const unsigned char *p;
+
+    if (in->bad || in->len < n) {
+        in->bad = 1;
+        return NULL;
+    }
+    p = in->p;
+    in->p += n;
+    in->len -= n;
+    return p;
+}
+
+/* Consume an unsigned big-endian integer of n (1-8) bytes. */
+static uint64_t
+in_uint(struct rec_input *in, size_t n)
+{
+    const unsigned char *p = in_bytes(in, n);
+    uint64_t v = 0;
+    size_t i;
+
+    if (p == NULL)
+        return 0;
+    for (i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Write v as n big-endian bytes at out; return out + n. */
+static unsigned char *
+put_uint(unsigned char *out, uint64_t v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        out[n - 1 - i] = (unsigned char)(v >> (8 * i));
+    return out + n;
+}
+
+/* Nonzero if the len bytes at p are exactly one DER SEQUENCE (tag and
+ * definite length; the contents are not examined). */
+static int
+der_is_one_sequence(const unsigned char *p, size_t len)
+{
+    struct rec_input in;
+    uint64_t clen;
+    unsigned int first, nlen;
+
+    in_init(&in, p, len);
+    if (in_uint(&in, 1) != 0x30)
+        return 0;
+    first = (unsigned int)in_uint(&in, 1);
+    if (first < 0x80) {
+        clen = first;
+    } else {
+        nlen = first & 0x7f;
+        if (nlen == 0 || nlen > 4)
+            return 0;
+        clen = in_uint(&in, nlen);
+    }
+    return !in.bad && in.len == clen;
+}
+
+/* Nonzero if the der_len bytes at der are one DER SubjectPublicKeyInfo
+ * that OpenSSL can use. */
+static int
+spki_parses(const unsigned char *der, size_t der_len)
+{
+    const unsigned char *p = der;
+    EVP_PKEY *pkey;
+    int ok;
+
+    if (der_len == 0 || der_len > KS_STORE_SPKI_MAX ||
+        !der_is_one_sequence(der, der_len))
+        return 0;
+    pkey = d2i_PUBKEY(NULL, &p, (long)der_len);
+    ok = pkey != NULL && p == der + der_len;
+    EVP_PKEY_free(pkey);
+    return ok;
+}
+
+/* Nonzero if the len bytes at id form a valid device id. */
+static int
+id_valid(const char *id, size_t len)
+{
+    return len >= 1 && len <= KS_DEVICE_ID_MAX && ks_device_id_valid(id, len);
+}
+
+int
+ks_store_profile_valid(const char *profile)
+{
+    size_t len = strlen(profile), i;
+
+    if (len < 1 || len > KS_STORE_PROFILE_MAX)
+        return 0;
+    for (i = 0; i < len; i++) {
+        char c = profile[i];
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Set a message for LMDB result rc (while doing what) and return the
+ * matching krb5_error_code. */
+static krb5_error_code
+lmdb_error(krb5_context ctx, const struct ks_store *st, int rc,
+           const char *what)
+{
+    krb5_error_code ret;
+
+    if (rc == MDB_MAP_FULL) {
+        MDB_envinfo info;
+        size_t size = st->map_size;
+        int mib;
+
+        if (st->se != NULL && mdb_env_info(st->se->env, &info) == 0)
+            size = info.me_mapsize;
+        mib = size >= ((size_t)1 << 20);
+
+        krb5_set_error_message(ctx, ENOSPC, "store %s is full (its map "
+                               "size is %zu %s) while %s; expired replay "
+                               "entries are purged automatically: remove "
+                               "devices no longer needed with 'kstateless "
+                               "stage del'", st->path,
+                               size >> (mib ? 20 : 10),
+                               mib ? "MiB" : "KiB", what);
+        return ENOSPC;
+    }
+    if (rc == MDB_CORRUPTED || rc == MDB_INVALID || rc == MDB_PAGE_NOTFOUND ||
+        rc == MDB_VERSION_MISMATCH) {
+        ret = KRB5_KDB_DB_CORRUPT;
+        krb5_set_error_message(ctx, ret, "store %s is damaged or not a "
+                               "krb5-stateless store (%s: %s); restore it "
+                               "from a backup or move it away to start an "
+                               "empty one", st->path, what, mdb_strerror(rc));
+        return ret;
+    }
+    ret = (rc > 0) ? rc : EIO;
+    krb5_set_error_message(ctx, ret, "store %s: %s: %s", st->path, what,
+                           mdb_strerror(rc));
+    return ret;
+}
+
+/* Set a message for a corrupt record of table (for device id, or NULL)
+ * and return KRB5_KDB_DB_CORRUPT. */
+static krb5_error_code
+corrupt_record(krb5_context ctx, const struct ks_store *st, const char *table,
+               const char *id, const char *why)
+{
+    if (id != NULL) {
+        krb5_set_error_message(ctx, KRB5_KDB_DB_CORRUPT, "store %s: corrupt "
+                               "%s record for device '%s': %s (remove it "
+                               "and add it again)", st->path, table, id, why);
+    } else {
+        krb5_set_error_message(ctx, KRB5_KDB_DB_CORRUPT, "store %s: corrupt "
+                               "%s record: %s", st->path, table, why);
+    }
+    return KRB5_KDB_DB_CORRUPT;
+}
+
+/* Refuse state_dir unless it is a directory not writable by group or
+ * others. */
+static krb5_error_code
+check_dir(krb5_context ctx, const struct ks_store *st)
+{
+    struct stat sb;
+
+    if (stat(st->dir, &sb) != 0) {
+        krb5_error_code ret = errno;
+
+        krb5_set_error_message(ctx, ret, "cannot use state_dir %s: %s%s",
+                               st->dir, strerror(ret), ret == ENOENT ?
+                               " (create it with 'kstateless init')" : "");
+        return ret;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        krb5_set_error_message(ctx, ENOTDIR, "state_dir %s is not a "
+                               "directory", st->dir);
+        return ENOTDIR;
+    }
+    if (sb.st_mode & 022) {
+        krb5_set_error_message(ctx, EPERM, "state_dir %s is writable by "
+                               "group or others (mode %03o); chmod 700 it",
+                               st->dir, (unsigned)(sb.st_mode & 0777));
+        return EPERM;
+    }
+    return 0;
+}
+
+/* Refuse the store file path (if sb is not NULL, its fstat) when it is a
+ * symbolic link, not a regular file, or writable by group or others. */
+static krb5_error_code
+check_file(krb5_context ctx, const char *path, const struct stat *sb)
+{
+    struct stat own;
+
+    if (sb == NULL) {
+        if (lstat(path, &own) != 0)
+            return 0;           /* LMDB creates it */
+        sb = &own;
+    }
+    if (S_ISLNK(sb->st_mode)) {
+        krb5_set_error_message(ctx, EPERM, "store file %s is a symbolic "
+                               "link; state_dir must hold the file itself",
+                               path);
+        return EPERM;
+    }
+    if (!S_ISREG(sb->st_mode)) {
+        krb5_set_error_message(ctx, EPERM, "store file %s is not a regular "
+                               "file", path);
+        return EPERM;
+    }
+    if (sb->st_mode & 022) {
+        krb5_set_error_message(ctx, EPERM, "store file %s is writable by "
+                               "group or others (mode %03o); chmod 600 it",
+                               path, (unsigned)(sb->st_mode & 0777));
+        return EPERM;
+    }
+    return 0;
+}
+
+/* Begin a transaction, adopting a map grown by another process. */
+static int
+txn_begin(struct ks_store *st, unsigned int flags, MDB_txn **txn)
+{
+    int rc;
+
+    rc = mdb_txn_begin(st->se->env, NULL, flags, txn);
+    if (rc == MDB_MAP_RESIZED) {
+        rc = mdb_env_set_mapsize(st->se->env, 0);
+        if (rc == 0)
+            rc = mdb_txn_begin(st->se->env, NULL, flags, txn);
+    }
+    return rc;
+}
+
+/* Open the environment of st's file in this process, or find the one
+ * already open, and set st->se. */
+static krb5_error_code
+env_open(krb5_context ctx, struct ks_store *st)
+{
+    struct store_env *se = NULL;
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    struct stat sb;
+    krb5_error_code ret;
+    pid_t pid = getpid();
+    int rc, fd, dead;
+    const char *what;
+
+    st->se = NULL;
+    ret = check_dir(ctx, st);
+    if (!ret)
+        ret = check_file(ctx, st->path, NULL);
+    if (!ret)
+        ret = check_file(ctx, st->lock_path, NULL);
+    if (ret)
+        return ret;
+    if (stat(st->path, &sb) == 0) {
+        for (se = open_envs; se != NULL; se = se->next) {
+            if (se->pid == pid && se->dev == sb.st_dev &&
+                se->ino == sb.st_ino) {
+                st->se = se;
+                return 0;
+            }
+        }
+    }
+
+    what = "creating the LMDB environment";
+    rc = mdb_env_create(&env);
+    if (rc == 0) {
+        what = "setting the map size";
+        rc = mdb_env_set_mapsize(env, st->map_size);
+    }
+    if (rc == 0) {
+        what = "setting the number of tables";
+        rc = mdb_env_set_maxdbs(env, KS_STORE_MAX_DBS);
+    }
+    if (rc == 0) {
+        what = "opening";
+        rc = mdb_env_open(env, st->path, MDB_NOSUBDIR | MDB_NOTLS, 0600);
+    }
+    if (rc) {
+        ret = lmdb_error(ctx, st, rc, what);
+        goto cleanup;
+    }
+    /* The file LMDB opened, whatever happened since the checks above. */
+    if (mdb_env_get_fd(env, &fd) != 0 || fstat(fd, &sb) != 0) {
+        ret = lmdb_error(ctx, st, EIO, "checking the file");
+        goto cleanup;
+    }
+    ret = check_file(ctx, st->path, &sb);
+    if (ret)
+        goto cleanup;
+    /* Free the reader slots of processes that died in a transaction. */
+    (void)mdb_reader_check(env, &dead);
+
+    se = calloc(1, sizeof(*se));
+    if (se == NULL) {
+        ret = ENOMEM;
+        goto cleanup;
+    }
+    se->env = env;
+    st->se = se;
+    rc = txn_begin(st, 0, &txn);
+    what = "opening its tables";
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "staging", MDB_CREATE, &se->staging);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "provisioned", MDB_CREATE, &se->provisioned);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "replay", MDB_CREATE, &se->replay);
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "replay_expiry", MDB_CREATE,
+                          &se->replay_expiry);
+    }
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    if (rc) {
+        ret = lmdb_error(ctx, st, rc, what);
+        goto cleanup;
+    }
+    se->pid = pid;
+    se->dev = sb.st_dev;
+    se->ino = sb.st_ino;
+    se->next = open_envs;
+    open_envs = se;
+    se = NULL;
+    env = NULL;
+
+cleanup:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    if (ret) {
+        /* Not yet shared with any other handle: safe to close. */
+        if (env != NULL)
+            mdb_env_close(env);
+        free(se);
+        st->se = NULL;
+    }
+    return ret;
+}
+
+/* Make st usable in this process: open its environment on first use and
+ * again after a fork(). */
+static krb5_error_code
+store_ready(krb5_context ctx, struct ks_store *st)
+{
+    if (st->se != NULL && st->se->pid == getpid())
+        return 0;
+    return env_open(ctx, st);
+}
+
+krb5_error_code
+ks_store_open(krb5_context ctx, const char *state_dir, size_t map_size,
+              struct ks_store **out)
+{
+    struct ks_store *st;
+    krb5_error_code ret;
+    long page = sysconf(_SC_PAGESIZE);
+
+    *out = NULL;
+    if (page <= 0)
+        page = 4096;
+    if (map_size == 0)
+        map_size = KS_STORE_DEFAULT_MAP_SIZE;
+    map_size = (map_size + (size_t)page - 1) / (size_t)page * (size_t)page;
+    st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return ENOMEM;
+    st->map_size = map_size;
+    st->dir = strdup(state_dir);
+    if (st->dir == NULL ||
+        asprintf(&st->path, "%s/%s", state_dir, KS_STORE_FILE) < 0) {
+        st->path = NULL;
+        ret = ENOMEM;
+        goto cleanup;
+    }
+    if (asprintf(&st->lock_path, "%s-lock", st->path) < 0) {
+        st->lock_path = NULL;
+        ret = ENOMEM;
+        goto cleanup;
+    }
+    ret = env_open(ctx, st);
+    if (ret)
+        goto cleanup;
+    *out = st;
+    st = NULL;
+
+cleanup:
+    ks_store_close(st);
+    return ret;
+}
+
+void
+ks_store_close(struct ks_store *store)
+{
+    /* The environment stays open in open_envs (see the top comment). */
+    if (store == NULL)
+        return;
+    free(store->dir);
+    free(store->path);
+    free(store->lock_path);
+    free(store);
+}
+
+const char *
+ks_store_path(const struct ks_store *store)
+{
+    return store->path;
+}
+
+/* Check the device id argument id; EINVAL with a message if invalid. */
+static krb5_error_code
+check_id_arg(krb5_context ctx, const char *id)
+{
+    if (id_valid(id, strlen(id)))
+        return 0;
+    krb5_set_error_message(ctx, EINVAL, "invalid device id '%s' (1 to %d "
+                           "characters from [A-Za-z0-9._:-], starting with "
+                           "a letter or digit)", id, KS_DEVICE_ID_MAX);
+    return EINVAL;
+}
+
+/* Decode a staging record (key k, value v) into *out; NULL on success,
+ * else what is wrong. */
+static const char *
+decode_stage(const MDB_val *k, const MDB_val *v, struct ks_stage_entry *out)
+{
+    struct rec_input in;
+    const unsigned char *profile, *spki;
+    uint64_t version, added, plen, slen;
+
+    memset(out, 0, sizeof(*out));
+    if (!id_valid(k->mv_data, k->mv_size))
+        return "invalid device id key";
+    memcpy(out->id, k->mv_data, k->mv_size);
+    in_init(&in, v->mv_data, v->mv_size);
+    version = in_uint(&in, 1);
+    added = in_uint(&in, 8);
+    plen = in_uint(&in, 1);
+    profile = in_bytes(&in, plen);
+    slen = in_uint(&in, 2);
+    spki = in_bytes(&in, slen);
+    if (in.bad)
+        return "truncated";
+    if (version != REC_VERSION)
+        return "unknown record version (written by a newer release?)";
+    if (in.len != 0)
+        return "trailing bytes";
+    if (plen > KS_STORE_PROFILE_MAX)
+        return "profile too long";
+    memcpy(out->profile, profile, plen);
+    if (plen > 0 && !ks_store_profile_valid(out->profile))
+        return "invalid profile name";
+    if (slen == 0 || slen > KS_STORE_SPKI_MAX ||
+        !der_is_one_sequence(spki, slen))
+        return "public key is not one DER SEQUENCE";
+    out->spki = malloc(slen);
+    if (out->spki == NULL)
+        return "out of memory";
+    memcpy(out->spki, spki, slen);
+    out->spki_len = slen;
+    out->added = (time_t)(int64_t)added;
+    return NULL;
+}
+
+/* Decode a version + s64 time record into *out; NULL on success. */
+static const char *
+decode_time(const MDB_val *v, time_t *out)
+{
+    struct rec_input in;
+    uint64_t version, t;
+
+    in_init(&in, v->mv_data, v->mv_size);
+    version = in_uint(&in, 1);
+    t = in_uint(&in, 8);
+    if (in.bad)
+        return "truncated";
+    if (version != REC_VERSION)
+        return "unknown record version (written by a newer release?)";
+    if (in.len != 0)
+        return "trailing bytes";
+    *out = (time_t)(int64_t)t;
+    return NULL;
+}
+
+/* Encode a version + s64 time record into buf. */
+static void
+encode_time(unsigned char buf[TIME_REC_LEN], time_t t)
+{
+    buf[0] = REC_VERSION;
+    put_uint(buf + 1, (uint64_t)(int64_t)t, 8);
+}
+
+void
+ks_stage_entry_free_contents(struct ks_stage_entry *entry)
+{
+    if (entry == NULL)
+        return;
+    free(entry->spki);
+    entry->spki = NULL;
+    entry->spki_len = 0;
+}
+
+void
+ks_stage_list_free(struct ks_stage_entry *entries, size_t count)
+{
+    size_t i;
+
+    for (i = 0; i < count; i++)
+        ks_stage_entry_free_contents(&entries[i]);
+    free(entries);
+}
+
+krb5_error_code
+ks_store_stage_put(krb5_context ctx, struct ks_store *store,
+                   const struct ks_stage_entry *entry, int replace)
+{
+    unsigned char *buf = NULL, *p;
+    size_t plen = strlen(entry->profile), len;
+    MDB_txn *txn = NULL;
+    MDB_val k, v;
+    krb5_error_code ret;
+    int rc;
+
+    ret = check_id_arg(ctx, entry->id);
+    if (ret)
+        return ret;
+    if (plen > 0 && !ks_store_profile_valid(entry->profile)) {
+        krb5_set_error_message(ctx, EINVAL, "invalid profile name '%s' (1 "
+                               "to %d characters from [A-Za-z0-9._-])",
+                               entry->profile, KS_STORE_PROFILE_MAX);
+        return EINVAL;
+    }
+    if (!spki_parses(entry->spki, entry->spki_len)) {
+        krb5_set_error_message(ctx, EINVAL, "the public key of device '%s' "
+                               "is not a DER SubjectPublicKeyInfo of at most "
+                               "%d bytes", entry->id, KS_STORE_SPKI_MAX);
+        return EINVAL;
+    }
+    ret = store_ready(ctx, store);
+    if (ret)
+        return ret;
+
+    len = 1 + 8 + 1 + plen + 2 + entry->spki_len;
+    buf = malloc(len);
+    if (buf == NULL)
+        return ENOMEM;
+    p = buf;
+    *p++ = REC_VERSION;
+    p = put_uint(p, (uint64_t)(int64_t)entry->added, 8);
+    *p++ = (unsigned char)plen;
+    memcpy(p, entry->profile, plen);
+    p += plen;
+    p = put_uint(p, entry->spki_len, 2);
+    memcpy(p, entry->spki, entry->spki_len);
+
+    k.mv_data = (void *)entry->id;
+    k.mv_size = strlen(entry->id);
+    v.mv_data = buf;
+    v.mv_size = len;
+    rc = txn_begin(store, 0, &txn);
+    if (rc == 0) {
+        rc = mdb_put(txn, store->se->staging, &k, &v,
+                     replace ? 0 : MDB_NOOVERWRITE);
+    }
+    if (rc == MDB_KEYEXIST) {
+        ret = KRB5_KDB_INUSE;
+        krb5_set_error_message(ctx, ret, "device '%s' is already staged in "
+                               "store %s", entry->id, store->path);
+        goto cleanup;
+    }
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    if (rc)
+        ret = lmdb_error(ctx, store, rc, "writing a staging record");
+
+cleanup:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    free(buf);
+    return ret;
+}
+
+krb5_error_code
+ks_store_stage_get(krb5_context ctx, struct ks_store *store, const char *id,
+                   struct ks_stage_entry *out)
+{
+    struct ks_stage_entry e;
+    MDB_txn *txn = NULL;
+    MDB_val k, v;
+    krb5_error_code ret;
+    const char *why;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    ret = check_id_arg(ctx, id);
+    if (!ret)
+        ret = store_ready(ctx, store);
+    if (ret)
+        return ret;
+    k.mv_data = (void *)id;
+    k.mv_size = strlen(id);
+    rc = txn_begin(store, MDB_RDONLY, &txn);
+    if (rc == 0)
+        rc = mdb_get(txn, store->se->staging, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        ret = KRB5_KDB_NOENTRY;
+        krb5_set_error_message(ctx, ret, "device '%s' is not staged", id);
+        goto cleanup;
+    }
+    if (rc) {
+        ret = lmdb_error(ctx, store, rc, "reading a staging record");
+        goto cleanup;
+    }
+    why = decode_stage(&k, &v, &e);
+    if (why != NULL) {
+        ks_stage_entry_free_contents(&e);
+        ret = corrupt_record(ctx, store, "staging", id, why);
+        goto cleanup;
+    }
+    *out = e;
+
+cleanup:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    return ret;
+}
+
+/* Delete id from table dbi (named table, for messages). */
+static krb5_error_code
+del_id(krb5_context ctx, struct ks_store *store, MDB_dbi dbi,
+       const char *table, const char *absent, const char *id)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k;
+    krb5_error_code ret = 0;
+    int rc;
+
+    k.mv_data = (void *)id;
+    k.mv_size = strlen(id);
+    rc = txn_begin(store, 0, &txn);
+    if (rc == 0)
+        rc = mdb_del(txn, dbi, &k, NULL);
+    if (rc == MDB_NOTFOUND) {
+        ret = KRB5_KDB_NOENTRY;
+        krb5_set_error_message(ctx, ret, "device '%s' is not %s", id, absent);
+        goto cleanup;
+    }
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    if (rc)
+        ret = lmdb_error(ctx, store, rc, table);
+
+cleanup:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    return ret;
+}
+
+krb5_error_code
+ks_store_stage_del(krb5_context ctx, struct ks_store *store, const char *id)
+{
+    krb5_error_code ret;
+
+    ret = check_id_arg(ctx, id);
+    if (!ret)
+        ret = store_ready(ctx, store);
+    if (ret)
+        return ret;
+    return del_id(ctx, store, store->se->staging, "deleting a staging record",
+                  "staged", id);
+}
+
+krb5_error_code
+ks_store_stage_list(krb5_context ctx, struct ks_store *store,
+                    struct ks_stage_entry **out, size_t *count_out)
+{
+    struct ks_stage_entry *list = NULL, *nl, e;
+    size_t n = 0;
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    krb5_error_code ret;
+    const char *why;
+    char idbuf[KS_DEVICE_ID_MAX + 1];
+    int rc;
+
+    *out = NULL;
+    *count_out = 0;
+    ret = store_ready(ctx, store);
+    if (ret)
+        return ret;
+    rc = txn_begin(store, MDB_RDONLY, &txn);
+    if (rc == 0)
+        rc = mdb_cursor_open(txn, store->se->staging, &cur);
+    if (rc == 0)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        why = decode_stage(&k, &v, &e);
+        if (why != NULL) {
+            ks_stage_entry_free_contents(&e);
+            snprintf(idbuf, sizeof(idbuf), "%.*s",
+                     (int)(k.mv_size < KS_DEVICE_ID_MAX ? k.mv_size :
+                           KS_DEVICE_ID_MAX), (const char *)k.mv_data);
+            ret = corrupt_record(ctx, store, "staging",
+                                 id_valid(k.mv_data, k.mv_size) ? idbuf :
+                                 NULL, why);
+            goto cleanup;
+        }
+        nl = realloc(list, (n + 1) * sizeof(*list));
+        if (nl == NULL) {
+            ks_stage_entry_free_contents(&e);
+            ret = ENOMEM;
+            goto cleanup;
+        }
+        list = nl;
+        list[n++] = e;
+    }
+    if (rc != MDB_NOTFOUND) {
+        ret = lmdb_error(ctx, store, rc, "listing the staging table");
+        goto cleanup;
+    }
+    *out = list;
+    *count_out = n;
+    list = NULL;
+    n = 0;
+
+cleanup:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    ks_stage_list_free(list, n);
+    return ret;
+}
+
+krb5_error_code
+ks_store_provision_add(krb5_context ctx, struct ks_store *store,
+                       const char *id, time_t when)
+{
+    unsigned char buf[TIME_REC_LEN];
+    MDB_txn *txn = NULL;
+    MDB_val k, v;
+    krb5_error_code ret;
+    int rc;
+
+    ret = check_id_arg(ctx, id);
+    if (!ret)
+        ret = store_ready(ctx, store);
+    if (ret)
+        return ret;
+    encode_time(buf, when);
+    k.mv_data = (void *)id;
+    k.mv_size = strlen(id);
+    v.mv_data = buf;
+    v.mv_size = sizeof(buf);
+    rc = txn_begin(store, 0, &txn);
+    if (rc == 0)
+        rc = mdb_put(txn, store->se->provisioned, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) {
+        ret = KRB5_KDB_INUSE;
+        krb5_set_error_message(ctx, ret, "device '%s' is already "
+                               "provisioned", id);
+        goto cleanup;
+    }
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    if (rc)
+        ret = lmdb_error(ctx, store, rc, "writing a provisioned record");
+
+cleanup:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    return ret;
+}
+
+krb5_error_code
+ks_store_provision_get(krb5_context ctx, struct ks_store *store,
+                       const char *id, time_t *since_out)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k, v;
+    krb5_error_code ret;
+    const char *why;
+    time_t since;
+    int rc;
+
+    *since_out = 0;
+    ret = check_id_arg(ctx, id);
+    if (!ret)
+        ret = store_ready(ctx, store);
+    if (ret)
+        return ret;
+    k.mv_data = (void *)id;
+    k.mv_size = strlen(id);
+    rc = txn_begin(store, MDB_RDONLY, &txn);
+    if (rc == 0)
+        rc = mdb_get(txn, store->se->provisioned, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        ret = KRB5_KDB_NOENTRY;
+        krb5_set_error_message(ctx, ret, "device '%s' is not provisioned",
+                               id);
+        goto cleanup;
+    }
+    if (rc) {
+        ret = lmdb_error(ctx, store, rc, "reading a provisioned record");
+        goto cleanup;
+    }
+    why = decode_time(&v, &since);
+    if (why != NULL) {
+        ret = corrupt_record(ctx, store, "provisioned", id, why);
+        goto cleanup;
+    }
+    *since_out = since;
+
+cleanup:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    return ret;
+}
+
+krb5_error_code
+ks_store_provision_del(krb5_context ctx, struct ks_store *store,
+                       const char *id)
+{
+    krb5_error_code ret;
+
+    ret = check_id_arg(ctx, id);
+    if (!ret)
+        ret = store_ready(ctx, store);
+    if (ret)
+        return ret;
+    return del_id(ctx, store, store->se->provisioned,
+                  "deleting a provisioned record", "provisioned", id);
+}
+
+krb5_error_code
+ks_store_provision_list(krb5_context ctx, struct ks_store *store,
+                        struct ks_provision_entry **out, size_t *count_out)
+{
+    struct ks_provision_entry *list = NULL, *nl;
+    size_t n = 0;
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    krb5_error_code ret;
+    const char *why;
+    time_t since;
+    int rc;
+
+    *out = NULL;
+    *count_out = 0;
+    ret = store_ready(ctx, store);
+    if (ret)
+        return ret;
+    rc = txn_begin(store, MDB_RDONLY, &txn);
+    if (rc == 0)
+        rc = mdb_cursor_open(txn, store->se->provisioned, &cur);
+    if (rc == 0)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (!id_valid(k.mv_data, k.mv_size)) {
+            ret = corrupt_record(ctx, store, "provisioned", NULL,
+                                 "invalid device id key");
+            goto cleanup;
+        }
+        nl = realloc(list, (n + 1) * sizeof(*list));
+        if (nl == NULL) {
+            ret = ENOMEM;
+            goto cleanup;
+        }
+        list = nl;
+        memset(&list[n], 0, sizeof(list[n]));
+        memcpy(list[n].id, k.mv_data, k.mv_size);
+        why = decode_time(&v, &since);
+        if (why != NULL) {
+            ret = corrupt_record(ctx, store, "provisioned", list[n].id, why);
+            goto cleanup;
+        }
+        list[n++].since = since;
+    }
+    if (rc != MDB_NOTFOUND) {
+        ret = lmdb_error(ctx, store, rc, "listing the provisioned table");
+        goto cleanup;
+    }
+    *out = list;
+    *count_out = n;
+    list = NULL;
+
+cleanup:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    free(list);
+    return ret;
+}
+
+/* Write the replay_expiry key of (expiry, key) into out. */
+static void
+index_key(unsigned char out[INDEX_KEY_LEN], time_t expiry,
+          const unsigned char *key)
+{
+    put_uint(out, (uint64_t)(int64_t)expiry, 8);
+    memcpy(out + 8, key, KS_STORE_REPLAY_KEY_LEN);
+}
+
+/* In txn, remove up to max replay entries whose expiry is not later than
+ * now, oldest first; add the number removed to *removed. */
+static krb5_error_code
+purge_expired(krb5_context ctx, struct ks_store *st, MDB_txn *txn, time_t now,
+              size_t max, size_t *removed)
+{
+    struct store_env *se = st->se;
+    MDB_cursor *cur = NULL;
+    MDB_val ik, iv, rk, rv;
+    struct rec_input in;
+    krb5_error_code ret = 0;
+    const unsigned char *key;
+    unsigned char keycopy[KS_STORE_REPLAY_KEY_LEN];
+    const char *why;
+    time_t expiry, recorded;
+    int rc;
+
+    rc = mdb_cursor_open(txn, se->replay_expiry, &cur);
+    while (rc == 0 && *removed < max) {
+        rc = mdb_cursor_get(cur, &ik, &iv, MDB_FIRST);
+        if (rc)
+            break;
+        in_init(&in, ik.mv_data, ik.mv_size);
+        expiry = (time_t)(int64_t)in_uint(&in, 8);
+        key = in_bytes(&in, KS_STORE_REPLAY_KEY_LEN);
+        if (in.bad || in.len != 0 || iv.mv_size != 0) {
+            ret = corrupt_record(ctx, st, "replay_expiry", NULL,
+                                 "wrong length");
+            goto cleanup;
+        }
+        if (expiry > now)
+            break;
+        /* A copy: the index page may change under the deletions below. */
+        memcpy(keycopy, key, sizeof(keycopy));
+        rk.mv_data = keycopy;
+        rk.mv_size = KS_STORE_REPLAY_KEY_LEN;
+        rc = mdb_get(txn, se->replay, &rk, &rv);
+        if (rc == 0) {
+            why = decode_time(&rv, &recorded);
+            if (why != NULL) {
+                ret = corrupt_record(ctx, st, "replay", NULL, why);
+                goto cleanup;
+            }
+            /* Only the entry this index entry describes. */
+            if (recorded == expiry)
+                rc = mdb_del(txn, se->replay, &rk, NULL);
+        } else if (rc == MDB_NOTFOUND) {
+            rc = 0;
+        }
+        if (rc == 0)
+            rc = mdb_cursor_del(cur, 0);
+        if (rc == 0)
+            (*removed)++;
+    }
+    if (rc && rc != MDB_NOTFOUND)
+        ret = lmdb_error(ctx, st, rc, "purging expired replay entries");
+
+cleanup:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    return ret;
+}
+
+krb5_error_code
+ks_store_replay_check_and_insert(krb5_context ctx, struct ks_store *store,
+                                 const unsigned char
+                                 key[KS_STORE_REPLAY_KEY_LEN],
+                                 time_t expiry, time_t now)
+{
+    unsigned char rec[TIME_REC_LEN], ik[INDEX_KEY_LEN];
+    MDB_txn *txn = NULL;
+    MDB_val k, v, ikv, empty = { 0, NULL };
+    krb5_error_code ret;
+    const char *why;
+    time_t recorded;
+    size_t purged = 0;
+    int rc;
+
+    if (expiry <= now || expiry <= 0) {
+        krb5_set_error_message(ctx, EINVAL, "replay entry expiry %jd is not "
+                               "later than now (%jd)", (intmax_t)expiry,
+                               (intmax_t)now);
+        return EINVAL;
+    }
+    ret = store_ready(ctx, store);
+    if (ret)
+        return ret;
+    k.mv_data = (void *)key;
+    k.mv_size = KS_STORE_REPLAY_KEY_LEN;
+    rc = txn_begin(store, 0, &txn);
+    if (rc)
+        goto lmdb_fail;
+    rc = mdb_get(txn, store->se->replay, &k, &v);
+    if (rc == 0) {
+        why = decode_time(&v, &recorded);
+        if (why != NULL) {
+            ret = corrupt_record(ctx, store, "replay", NULL, why);
+            goto cleanup;
+        }
+        if (recorded > now) {
+            ret = KRB5KRB_AP_ERR_REPEAT;
+            krb5_set_error_message(ctx, ret, "replayed authenticator "
+                                   "(recorded in store %s until %jd)",
+                                   store->path, (intmax_t)recorded);
+            goto cleanup;
+        }
+        /* Expired: replace it, and its index entry. */
+        index_key(ik, recorded, key);
+        ikv.mv_data = ik;
+        ikv.mv_size = sizeof(ik);
+        rc = mdb_del(txn, store->se->replay_expiry, &ikv, NULL);
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+    } else if (rc == MDB_NOTFOUND) {
+        rc = 0;
+    }
+    if (rc)
+        goto lmdb_fail;
+    encode_time(rec, expiry);
+    v.mv_data = rec;
+    v.mv_size = sizeof(rec);
+    rc = mdb_put(txn, store->se->replay, &k, &v, 0);
+    if (rc)
+        goto lmdb_fail;
+    index_key(ik, expiry, key);
+    ikv.mv_data = ik;
+    ikv.mv_size = sizeof(ik);
+    rc = mdb_put(txn, store->se->replay_expiry, &ikv, &empty, 0);
+    if (rc)
+        goto lmdb_fail;
+    ret = purge_expired(ctx, store, txn, now, KS_STORE_PURGE_ON_INSERT,
+                        &purged);
+    if (ret)
+        goto cleanup;
+    rc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (rc)
+        goto lmdb_fail;
+    goto cleanup;
+
+lmdb_fail:
+    ret = lmdb_error(ctx, store, rc, "recording a replay entry");
+cleanup:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    return ret;
+}
+
+krb5_error_code
+ks_store_replay_purge(krb5_context ctx, struct ks_store *store, time_t now,
+                      size_t *removed_out)
+{
+    MDB_txn *txn = NULL;
+    krb5_error_code ret;
+    size_t removed = 0;
+    int rc, dead;
+
+    if (removed_out != NULL)
+        *removed_out = 0;
+    ret = store_ready(ctx, store);
+    if (ret)
+        return ret;
+    /* Readers of dead processes would pin old pages: free their slots. */
+    (void)mdb_reader_check(store->se->env, &dead);
+    rc = txn_begin(store, 0, &txn);
+    if (rc)
+        return lmdb_error(ctx, store, rc, "purging expired replay entries");
+    ret = purge_expired(ctx, store, txn, now, KS_STORE_PURGE_BATCH, &removed);
+    if (ret) {
+        mdb_txn_abort(txn);
+        return ret;
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc)
+        return lmdb_error(ctx, store, rc, "purging expired replay entries");
+    if (removed_out != NULL)
+        *removed_out = removed;
+    return 0;
+}

@@ -1,0 +1,170 @@
+/*
+ * The shared run-time store of the stateless backend: one LMDB environment,
+ * STATE_DIR/store.mdb (with its lock file STATE_DIR/store.mdb-lock), opened
+ * by every krb5kdc worker process and by kstateless.  LMDB's own locking
+ * makes concurrent readers and writers in several processes safe; every
+ * function below runs one short transaction, so a reader never keeps a
+ * snapshot between two calls and sees every write committed before the
+ * call began.  Writes are durable (synced) when the function returns.
+ *
+ * Named databases (keys and values are described in ks_store.c):
+ *
+ *   staging          device id -> staged public key (DER
+ *                    SubjectPublicKeyInfo), optional profile name, time added
+ *   provisioned      device id -> time provisioned (devices allowed past the
+ *                    anonymous restricted profile)
+ *   replay           SHA-256 of an authenticator -> expiry time
+ *   replay_expiry    expiry time || SHA-256 -> nothing: the replay entries in
+ *                    expiry order, so that purging does bounded work
+ *   tempkeys         reserved for the temporary server keys of issue 4
+ *                    (KS_STORE_MAX_DBS leaves room for it and an index);
+ *                    those records hold keys, so their store will also have
+ *                    to refuse group- or world-readable files.
+ *
+ * Files are created with mode 0600.  ks_store_open() refuses a state_dir
+ * writable by group or others, and a store or lock file that is a symbolic
+ * link, not a regular file, or writable by group or others.
+ *
+ * Processes: LMDB forbids using an environment in a process other than the
+ * one that opened it, and opening one file twice in a process and closing
+ * one of them (POSIX record locks are per process: the close drops the
+ * other's).  So environments are never closed before the process exits:
+ * ks_store_close() frees the handle only, and handles of the same store in
+ * one process share its environment.  A handle used after fork() (krb5kdc
+ * -w N forks its workers after loading the KDB module) opens the file
+ * again in the child and abandons the inherited environment.  Plugins that
+ * each link their own copy of this file (stateless.so, devreg.so) get one
+ * environment each in the same krb5kdc process; that is safe because
+ * neither is ever closed and no call runs while another is in progress.
+ * Handles are not shared between threads.
+ *
+ * Errors return a krb5_error_code and set a message (naming the store file
+ * and the cause) on the context:
+ *   KRB5_KDB_NOENTRY     no such entry
+ *   KRB5_KDB_INUSE       entry exists (stage without replace, provision)
+ *   KRB5KRB_AP_ERR_REPEAT  replayed authenticator
+ *   KRB5_KDB_DB_CORRUPT  a record or the store file does not parse
+ *   EINVAL               an invalid argument (device id, profile, key)
+ *   EPERM                refused file or directory permissions
+ *   ENOSPC               the store's map is full
+ *   ENOENT               state_dir does not exist
+ *   other errno values, EIO for other LMDB failures.
+ */
+#ifndef KS_STORE_H
+#define KS_STORE_H
+
+#include <stddef.h>
+#include <time.h>
+#include <krb5/krb5.h>
+
+#include "ks_names.h"
+
+#define KS_STORE_FILE "store.mdb"
+#define KS_STORE_DEFAULT_MAP_SIZE ((size_t)64 << 20)   /* 64 MiB */
+#define KS_STORE_MAX_DBS 8
+#define KS_STORE_PROFILE_MAX 32
+#define KS_STORE_SPKI_MAX 8192
+#define KS_STORE_REPLAY_KEY_LEN 32
+/* Expired replay entries removed by one ks_store_replay_purge() call, and
+ * by each ks_store_replay_check_and_insert() on the side. */
+#define KS_STORE_PURGE_BATCH 1000
+#define KS_STORE_PURGE_ON_INSERT 4
+
+struct ks_store;
+
+/* One row of the staging table. */
+struct ks_stage_entry {
+    char id[KS_DEVICE_ID_MAX + 1];
+    unsigned char *spki;        /* DER SubjectPublicKeyInfo */
+    size_t spki_len;
+    char profile[KS_STORE_PROFILE_MAX + 1];    /* "" when none */
+    time_t added;
+};
+
+/* One row of the provisioned table. */
+struct ks_provision_entry {
+    char id[KS_DEVICE_ID_MAX + 1];
+    time_t since;
+};
+
+/* Open (creating if needed) the store in state_dir, with a map of map_size
+ * bytes (0: KS_STORE_DEFAULT_MAP_SIZE; an existing larger store keeps its
+ * size).  state_dir must exist. */
+krb5_error_code ks_store_open(krb5_context ctx, const char *state_dir,
+                              size_t map_size, struct ks_store **out);
+
+/* Close the store (NULL is fine). */
+void ks_store_close(struct ks_store *store);
+
+/* The path of the store's data file, for messages. */
+const char *ks_store_path(const struct ks_store *store);
+
+/* Nonzero if profile is a valid profile name: 1 to KS_STORE_PROFILE_MAX
+ * characters from [A-Za-z0-9._-]. */
+int ks_store_profile_valid(const char *profile);
+
+/* Record entry in the staging table.  Refuses an invalid id or profile, or
+ * an spki that is not a DER SubjectPublicKeyInfo (EINVAL); an id already
+ * staged returns KRB5_KDB_INUSE unless replace is nonzero. */
+krb5_error_code ks_store_stage_put(krb5_context ctx, struct ks_store *store,
+                                   const struct ks_stage_entry *entry,
+                                   int replace);
+
+/* Look up id in the staging table; on success fill *out (free its contents
+ * with ks_stage_entry_free_contents()). */
+krb5_error_code ks_store_stage_get(krb5_context ctx, struct ks_store *store,
+                                   const char *id,
+                                   struct ks_stage_entry *out);
+
+/* Remove id from the staging table (works on a corrupt record too). */
+krb5_error_code ks_store_stage_del(krb5_context ctx, struct ks_store *store,
+                                   const char *id);
+
+/* Every staging entry in id order; free with ks_stage_list_free().  A
+ * corrupt record fails the whole list with a message naming its id. */
+krb5_error_code ks_store_stage_list(krb5_context ctx, struct ks_store *store,
+                                    struct ks_stage_entry **out,
+                                    size_t *count_out);
+
+void ks_stage_entry_free_contents(struct ks_stage_entry *entry);
+void ks_stage_list_free(struct ks_stage_entry *entries, size_t count);
+
+/* Mark id provisioned since when; KRB5_KDB_INUSE if it already is. */
+krb5_error_code ks_store_provision_add(krb5_context ctx,
+                                       struct ks_store *store,
+                                       const char *id, time_t when);
+
+/* Set *since_out to the time id was provisioned, or KRB5_KDB_NOENTRY. */
+krb5_error_code ks_store_provision_get(krb5_context ctx,
+                                       struct ks_store *store,
+                                       const char *id, time_t *since_out);
+
+/* Remove id from the provisioned table. */
+krb5_error_code ks_store_provision_del(krb5_context ctx,
+                                       struct ks_store *store,
+                                       const char *id);
+
+/* Every provisioned device in id order; free(*out). */
+krb5_error_code ks_store_provision_list(krb5_context ctx,
+                                        struct ks_store *store,
+                                        struct ks_provision_entry **out,
+                                        size_t *count_out);
+
+/* In one write transaction: return KRB5KRB_AP_ERR_REPEAT if key is recorded
+ * with an expiry later than now, otherwise record key until expiry (which
+ * must be later than now, else EINVAL).  Of several processes racing on
+ * the same key exactly one gets 0.  Also removes up to
+ * KS_STORE_PURGE_ON_INSERT expired entries. */
+krb5_error_code ks_store_replay_check_and_insert(
+    krb5_context ctx, struct ks_store *store,
+    const unsigned char key[KS_STORE_REPLAY_KEY_LEN], time_t expiry,
+    time_t now);
+
+/* Remove up to KS_STORE_PURGE_BATCH replay entries whose expiry is not
+ * later than now, oldest first; set *removed_out (if not NULL) to how many
+ * were removed.  Call it again while it removes a full batch. */
+krb5_error_code ks_store_replay_purge(krb5_context ctx,
+                                      struct ks_store *store, time_t now,
+                                      size_t *removed_out);
+
+#endif

@@ -1,0 +1,1100 @@
+/*
+ * Unit tests of the shared store (lib/ks_store.h): opening (files created
+ * 0600, refused permissions, symbolic links, a missing state_dir, a file
+ * that is not a store), the staging and provisioned tables (every
+ * operation, invalid arguments, persistence across processes and
+ * reopening), corrupt records written straight into LMDB (an error naming
+ * the record, never a crash), the replay table (insert, duplicate,
+ * expired-then-reinsert, purge and its bound), a handle used after fork(),
+ * four processes racing on the same replay keys, and a full map.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <check.h>
+#include <krb5/krb5.h>
+#include <lmdb.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "ks_store.h"
+#include "unit_util.h"
+
+#define T0 ((time_t)1767225600)
+#define NCHILDREN 4
+#define NRACEKEYS 200
+
+static char *basedir, *tmpdir;
+static krb5_context ctx;
+static unsigned char ed_spki[128], ec_spki[128];
+static size_t ed_spki_len, ec_spki_len;
+
+/* One directory for the whole run, made and removed by the parent
+ * process, so that a failing test leaves nothing behind. */
+static void
+setup_basedir(void)
+{
+    basedir = unit_mkdtemp(NULL);
+}
+
+/* Remove the run's directory and whatever failed tests left in it. */
+static void
+teardown_basedir(void)
+{
+    unit_rmtree(basedir);
+    free(basedir);
+}
+
+/* DER SubjectPublicKeyInfo of a fresh key of type (and group) into buf. */
+static size_t
+make_spki(const char *type, const char *group, unsigned char *buf,
+          size_t len)
+{
+    EVP_PKEY *pkey;
+    unsigned char *der = NULL;
+    int n;
+
+    pkey = (group != NULL) ? EVP_PKEY_Q_keygen(NULL, NULL, type, group) :
+        EVP_PKEY_Q_keygen(NULL, NULL, type);
+    ck_assert_ptr_nonnull(pkey);
+    n = i2d_PUBKEY(pkey, &der);
+    ck_assert_int_gt(n, 0);
+    ck_assert_uint_le((size_t)n, len);
+    memcpy(buf, der, n);
+    OPENSSL_free(der);
+    EVP_PKEY_free(pkey);
+    return (size_t)n;
+}
+
+/* A private state_dir (mode 0700), a context and two public keys. */
+static void
+setup(void)
+{
+    tmpdir = unit_mkdtemp(basedir);
+    ck_assert_int_eq(krb5_init_context(&ctx), 0);
+    ed_spki_len = make_spki("ED25519", NULL, ed_spki, sizeof(ed_spki));
+    ec_spki_len = make_spki("EC", "P-256", ec_spki, sizeof(ec_spki));
+}
+
+/* Free the context and remove the directory. */
+static void
+teardown(void)
+{
+    krb5_free_context(ctx);
+    unit_rmtree(tmpdir);
+    free(tmpdir);
+}
+
+/* Assert that the context's message for code contains want. */
+static void
+expect_msg(krb5_error_code code, const char *want)
+{
+    const char *msg = unit_errmsg(ctx, code);
+
+    ck_assert_msg(strstr(msg, want) != NULL, "message '%s' lacks '%s'", msg,
+                  want);
+}
+
+/* Open the store in tmpdir, asserting success. */
+static struct ks_store *
+open_ok(void)
+{
+    struct ks_store *st = NULL;
+    krb5_error_code ret;
+
+    ret = ks_store_open(ctx, tmpdir, 0, &st);
+    ck_assert_msg(ret == 0, "ks_store_open: %s", unit_errmsg(ctx, ret));
+    return st;
+}
+
+/* A staging entry for id with the Ed25519 key. */
+static struct ks_stage_entry
+entry_for(const char *id, const char *profile, time_t added)
+{
+    struct ks_stage_entry e;
+
+    memset(&e, 0, sizeof(e));
+    snprintf(e.id, sizeof(e.id), "%s", id);
+    snprintf(e.profile, sizeof(e.profile), "%s", profile);
+    e.spki = ed_spki;
+    e.spki_len = ed_spki_len;
+    e.added = added;
+    return e;
+}
+
+/* A replay key made of byte b then i (big-endian). */
+static void
+replay_key(unsigned char key[KS_STORE_REPLAY_KEY_LEN], int b, unsigned int i)
+{
+    memset(key, b, KS_STORE_REPLAY_KEY_LEN);
+    key[0] = (unsigned char)(i >> 8);
+    key[1] = (unsigned char)i;
+}
+
+/* Write one record straight into table db of the store file in dir with
+ * LMDB (no store handle may be open in this process). */
+static void
+raw_put(const char *dir, const char *db, const void *k, size_t klen,
+        const void *v, size_t vlen)
+{
+    char *path = unit_path(dir, KS_STORE_FILE);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val key = { klen, (void *)k }, val = { vlen, (void *)v };
+
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    ck_assert_int_eq(mdb_env_set_maxdbs(env, KS_STORE_MAX_DBS), 0);
+    ck_assert_int_eq(mdb_env_open(env, path, MDB_NOSUBDIR, 0600), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, db, MDB_CREATE, &dbi), 0);
+    ck_assert_int_eq(mdb_put(txn, dbi, &key, &val, 0), 0);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    free(path);
+}
+
+/* Encode a version-1 staging record into buf; return its length. */
+static size_t
+stage_record(unsigned char *buf, int version, const char *profile,
+             const unsigned char *spki, size_t spki_len)
+{
+    size_t plen = strlen(profile), n = 0;
+    int i;
+
+    buf[n++] = (unsigned char)version;
+    for (i = 7; i >= 0; i--)
+        buf[n++] = (unsigned char)((uint64_t)T0 >> (8 * i));
+    buf[n++] = (unsigned char)plen;
+    memcpy(buf + n, profile, plen);
+    n += plen;
+    buf[n++] = (unsigned char)(spki_len >> 8);
+    buf[n++] = (unsigned char)spki_len;
+    memcpy(buf + n, spki, spki_len);
+    return n + spki_len;
+}
+
+/* Wait for pid and assert that it exited with status 0. */
+static void
+expect_child_ok(pid_t pid)
+{
+    int status;
+
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "child status %d", status);
+}
+
+/* --- opening ---------------------------------------------------------- */
+
+START_TEST(test_open_creates_private_files)
+{
+    struct ks_store *st;
+    char *data = unit_path(tmpdir, "store.mdb");
+    char *lock = unit_path(tmpdir, "store.mdb-lock");
+    struct stat sb;
+    mode_t old = umask(0);
+
+    st = open_ok();
+    umask(old);
+    ck_assert_str_eq(ks_store_path(st), data);
+    ck_assert_int_eq(lstat(data, &sb), 0);
+    ck_assert(S_ISREG(sb.st_mode));
+    ck_assert_uint_eq(sb.st_mode & 0777, 0600);
+    ck_assert_int_eq(lstat(lock, &sb), 0);
+    ck_assert(S_ISREG(sb.st_mode));
+    ck_assert_uint_eq(sb.st_mode & 0777, 0600);
+    ks_store_close(st);
+    ks_store_close(NULL);
+    free(data);
+    free(lock);
+}
+END_TEST
+
+START_TEST(test_open_missing_state_dir)
+{
+    struct ks_store *st = (struct ks_store *)1;
+    char *dir = unit_path(tmpdir, "nonexistent");
+
+    ck_assert_int_eq(ks_store_open(ctx, dir, 0, &st), ENOENT);
+    ck_assert_ptr_null(st);
+    expect_msg(ENOENT, dir);
+    expect_msg(ENOENT, "kstateless init");
+    free(dir);
+}
+END_TEST
+
+START_TEST(test_open_refuses_writable_state_dir)
+{
+    struct ks_store *st = NULL;
+
+    ck_assert_int_eq(chmod(tmpdir, 0770), 0);
+    ck_assert_int_eq(ks_store_open(ctx, tmpdir, 0, &st), EPERM);
+    expect_msg(EPERM, "state_dir");
+    expect_msg(EPERM, "chmod 700");
+    ck_assert_int_eq(chmod(tmpdir, 0700), 0);
+}
+END_TEST
+
+/* A store file made without kstateless, then given mode, is refused
+ * (fresh process) with a message naming it. */
+static void
+expect_mode_refused(const char *name, mode_t mode)
+{
+    struct ks_store *st = NULL;
+    char *path = unit_path(tmpdir, name);
+    unsigned char v = 0;
+    char msg[80];
+
+    raw_put(tmpdir, "provisioned", "x", 1, &v, 1);
+    ck_assert_int_eq(chmod(path, mode), 0);
+    ck_assert_int_eq(ks_store_open(ctx, tmpdir, 0, &st), EPERM);
+    ck_assert_ptr_null(st);
+    expect_msg(EPERM, path);
+    expect_msg(EPERM, "writable by group or others");
+    snprintf(msg, sizeof(msg), "(mode %03o); chmod 600 it", (unsigned)mode);
+    expect_msg(EPERM, msg);
+    ck_assert_int_eq(chmod(path, 0600), 0);
+    free(path);
+}
+
+START_TEST(test_open_refuses_group_writable_file)
+{
+    expect_mode_refused("store.mdb", 0620);
+}
+END_TEST
+
+START_TEST(test_open_refuses_world_writable_file)
+{
+    expect_mode_refused("store.mdb", 0602);
+}
+END_TEST
+
+START_TEST(test_open_refuses_group_writable_lock)
+{
+    expect_mode_refused("store.mdb-lock", 0660);
+}
+END_TEST
+
+START_TEST(test_reopen_refuses_file_made_writable)
+{
+    struct ks_store *st = open_ok();
+    char *path = unit_path(tmpdir, "store.mdb");
+
+    ks_store_close(st);
+    st = NULL;
+    ck_assert_int_eq(chmod(path, 0660), 0);
+    ck_assert_int_eq(ks_store_open(ctx, tmpdir, 0, &st), EPERM);
+    expect_msg(EPERM, "writable by group or others");
+    ck_assert_int_eq(chmod(path, 0640), 0);
+    st = open_ok();             /* readable by group is fine */
+    ks_store_close(st);
+    free(path);
+}
+END_TEST
+
+START_TEST(test_open_refuses_symlink)
+{
+    struct ks_store *st = NULL;
+    char *target = unit_path(tmpdir, "elsewhere.mdb");
+    char *path = unit_path(tmpdir, "store.mdb");
+
+    unit_write_file(target, "", 0, 0600);
+    ck_assert_int_eq(symlink(target, path), 0);
+    ck_assert_int_eq(ks_store_open(ctx, tmpdir, 0, &st), EPERM);
+    expect_msg(EPERM, "symbolic link");
+    free(target);
+    free(path);
+}
+END_TEST
+
+START_TEST(test_open_refuses_non_store_file)
+{
+    struct ks_store *st = NULL;
+    char *path = unit_path(tmpdir, "store.mdb");
+    unsigned char junk[16384];
+    krb5_error_code ret;
+    size_t i, sizes[] = { 1, 100, sizeof(junk) };
+
+    for (i = 0; i < sizeof(junk); i++)
+        junk[i] = (unsigned char)(i * 131 + 7);
+    for (i = 0; i < sizeof(sizes) / sizeof(*sizes); i++) {
+        unit_write_file(path, junk, sizes[i], 0600);
+        ret = ks_store_open(ctx, tmpdir, 0, &st);
+        ck_assert_msg(ret != 0, "a %zu-byte junk file opened", sizes[i]);
+        ck_assert_ptr_null(st);
+        expect_msg(ret, path);
+    }
+    free(path);
+}
+END_TEST
+
+/* --- staging ---------------------------------------------------------- */
+
+START_TEST(test_stage_put_get_del_list)
+{
+    struct ks_store *st = open_ok();
+    struct ks_stage_entry e, got, *list;
+    size_t n;
+
+    e = entry_for("d1", "gold", T0);
+    ck_assert_int_eq(ks_store_stage_put(ctx, st, &e, 0), 0);
+    e = entry_for("d2", "", T0 + 5);
+    e.spki = ec_spki;
+    e.spki_len = ec_spki_len;
+    ck_assert_int_eq(ks_store_stage_put(ctx, st, &e, 0), 0);
+
+    ck_assert_int_eq(ks_store_stage_get(ctx, st, "d1", &got), 0);
+    ck_assert_str_eq(got.id, "d1");
+    ck_assert_str_eq(got.profile, "gold");
+    ck_assert_int_eq(got.added, T0);
+    ck_assert_uint_eq(got.spki_len, ed_spki_len);
+    ck_assert_mem_eq(got.spki, ed_spki, ed_spki_len);
+    ks_stage_entry_free_contents(&got);
+    ck_assert_int_eq(ks_store_stage_get(ctx, st, "d2", &got), 0);
+    ck_assert_str_eq(got.profile, "");
+    ck_assert_int_eq(got.added, T0 + 5);
+    ck_assert_mem_eq(got.spki, ec_spki, ec_spki_len);
+    ks_stage_entry_free_contents(&got);
+
+    /* No silent replacement; replacement on request. */
+    e = entry_for("d1", "silver", T0 + 9);
+    e.spki = ec_spki;
+    e.spki_len = ec_spki_len;
+    ck_assert_int_eq(ks_store_stage_put(ctx, st, &e, 0), KRB5_KDB_INUSE);
+    expect_msg(KRB5_KDB_INUSE, "'d1' is already staged");
+    ck_assert_int_eq(ks_store_stage_get(ctx, st, "d1", &got), 0);
+    ck_assert_str_eq(got.profile, "gold");
+    ck_assert_mem_eq(got.spki, ed_spki, ed_spki_len);
+    ks_stage_entry_free_contents(&got);
+    ck_assert_int_eq(ks_store_stage_put(ctx, st, &e, 1), 0);
+    ck_assert_int_eq(ks_store_stage_get(ctx, st, "d1", &got), 0);
+    ck_assert_str_eq(got.profile, "silver");
+    ck_assert_int_eq(got.added, T0 + 9);
+    ck_assert_mem_eq(got.spki, ec_spki, ec_spki_len);
+    ks_stage_entry_free_contents(&got);
+
+    ck_assert_int_eq(ks_store_stage_list(ctx, st, &list, &n), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(list[0].id, "d1");
+    ck_assert_str_eq(list[1].id, "d2");
+    ck_assert_str_eq(list[0].profile, "silver");
+    ck_assert_mem_eq(list[1].spki, ec_spki, ec_spki_len);
+    ks_stage_list_free(list, n);
+
+    ck_assert_int_eq(ks_store_stage_del(ctx, st, "d1"), 0);
+    ck_assert_int_eq(ks_store_stage_get(ctx, st, "d1", &got),
+                     KRB5_KDB_NOENTRY);
+    expect_msg(KRB5_KDB_NOENTRY, "'d1' is not staged");
+    ck_assert_ptr_null(got.spki);
+    ck_assert_int_eq(ks_store_stage_del(ctx, st, "d1"), KRB5_KDB_NOENTRY);
+    ck_assert_int_eq(ks_store_stage_list(ctx, st, &list, &n), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(list[0].id, "d2");
+    ks_stage_list_free(list, n);
+    ck_assert_int_eq(ks_store_stage_del(ctx, st, "d2"), 0);
+    ck_assert_int_eq(ks_store_stage_list(ctx, st, &list, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_ptr_null(list);
+    ks_store_close(st);
+}
+END_TEST
+
+START_TEST(test_stage_refuses_invalid_arguments)
+{
+    struct ks_store *st = open_ok();
+    struct ks_stage_entry e, got, *list;
+    unsigned char junk[] = { 0x30, 0x03, 0x02, 0x01, 0x00 };
+    unsigned char longer[sizeof(ed_spki) + 1];
+    char id64[65], profile32[34];
+    size_t n;
+
+    e = entry_for("a/b", "", T0);
+    ck_assert_int_eq(ks_store_stage_put(ctx, st, &e, 0), EINVAL);
+    expect_msg(EINVAL, "invalid device id 'a/b'");
+    e = entry_for("", "", T0);
+    ck_assert_int_eq(ks_store_stage_put(ctx, st, &e, 0), EINVAL);
+    e = entry_for(".x", "", T0);
+    ck_assert_int_eq(ks_store_stage_put(ctx, st, &e, 0), EINVAL);
+    e = entry_for("d1", "bad!", T0);
+    ck_assert_int_eq(ks_store_stage_put(ctx, st, &e, 0), EINVAL);
+    expect_msg(EINVAL, "invalid profile name 'bad!'");
+    e = entry_for("d1", "", T0);
+    e.spki_len = 0;
+    ck_assert_int_eq(ks_store_stage_put(ctx, st, &e, 0), EINVAL);
+    e.spki = junk;
+    e.spki_len = sizeof(junk);
+    ck_assert_int_eq(ks_store_stage_put(ctx, st, &e, 0), EINVAL);
+    expect_msg(EINVAL, "not a DER SubjectPublicKeyInfo");
+    memcpy(longer, ed_spki, ed_spki_len);
+    longer[ed_spki_len] = 0;
+    e.spki = longer;
+    e.spki_len = ed_spki_len + 1;
+    ck_assert_int_eq(ks_store_stage_put(ctx, st, &e, 0), EINVAL);
+    e.spki_len = ed_spki_len - 1;
+    ck_assert_int_eq(ks_store_stage_put(ctx, st, &e, 0), EINVAL);
+    ck_assert_int_eq(ks_store_stage_get(ctx, st, "x y", &got), EINVAL);
+    ck_assert_int_eq(ks_store_stage_del(ctx, st, "x y"), EINVAL);
+    ck_assert_int_eq(ks_store_stage_list(ctx, st, &list, &n), 0);
+    ck_assert_uint_eq(n, 0);
+
+    /* The limits themselves are accepted; one more is not. */
+    memset(id64, 'a', 64);
+    id64[64] = '\0';
+    memset(profile32, 'p', 32);
+    profile32[32] = '\0';
+    e = entry_for(id64, profile32, T0);
+    ck_assert_int_eq(ks_store_stage_put(ctx, st, &e, 0), 0);
+    ck_assert_int_eq(ks_store_stage_get(ctx, st, id64, &got), 0);
+    ck_assert_str_eq(got.profile, profile32);
+    ks_stage_entry_free_contents(&got);
+    ck_assert(ks_store_profile_valid("a.b_c-D9"));
+    ck_assert(!ks_store_profile_valid(""));
+    ck_assert(!ks_store_profile_valid("a b"));
+    ck_assert(!ks_store_profile_valid("a/b"));
+    strcat(profile32, "p");
+    ck_assert(!ks_store_profile_valid(profile32));
+    ks_store_close(st);
+}
+END_TEST
+
+/* --- provisioned ------------------------------------------------------ */
+
+START_TEST(test_provision_add_get_del_list)
+{
+    struct ks_store *st = open_ok();
+    struct ks_provision_entry *list;
+    time_t since;
+    size_t n;
+
+    ck_assert_int_eq(ks_store_provision_get(ctx, st, "p1", &since),
+                     KRB5_KDB_NOENTRY);
+    expect_msg(KRB5_KDB_NOENTRY, "'p1' is not provisioned");
+    ck_assert_int_eq(ks_store_provision_add(ctx, st, "p2", T0 + 2), 0);
+    ck_assert_int_eq(ks_store_provision_add(ctx, st, "p1", T0 + 1), 0);
+    ck_assert_int_eq(ks_store_provision_add(ctx, st, "p1", T0 + 50),
+                     KRB5_KDB_INUSE);
+    expect_msg(KRB5_KDB_INUSE, "'p1' is already provisioned");
+    ck_assert_int_eq(ks_store_provision_get(ctx, st, "p1", &since), 0);
+    ck_assert_int_eq(since, T0 + 1);
+    ck_assert_int_eq(ks_store_provision_add(ctx, st, "bad id", T0), EINVAL);
+
+    ck_assert_int_eq(ks_store_provision_list(ctx, st, &list, &n), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(list[0].id, "p1");
+    ck_assert_int_eq(list[0].since, T0 + 1);
+    ck_assert_str_eq(list[1].id, "p2");
+    ck_assert_int_eq(list[1].since, T0 + 2);
+    free(list);
+
+    ck_assert_int_eq(ks_store_provision_del(ctx, st, "p1"), 0);
+    ck_assert_int_eq(ks_store_provision_del(ctx, st, "p1"), KRB5_KDB_NOENTRY);
+    ck_assert_int_eq(ks_store_provision_get(ctx, st, "p1", &since),
+                     KRB5_KDB_NOENTRY);
+    ck_assert_int_eq(ks_store_provision_list(ctx, st, &list, &n), 0);
+    ck_assert_uint_eq(n, 1);
+    free(list);
+    /* The staging table is separate. */
+    ck_assert_int_eq(ks_store_stage_del(ctx, st, "p2"), KRB5_KDB_NOENTRY);
+    ks_store_close(st);
+}
+END_TEST
+
+/* --- persistence ------------------------------------------------------ */
+
+START_TEST(test_persistence_across_processes_and_reopen)
+{
+    struct ks_store *st;
+    struct ks_stage_entry e, got;
+    unsigned char key[KS_STORE_REPLAY_KEY_LEN];
+    time_t since;
+    pid_t pid;
+    int pass;
+
+    replay_key(key, 0x11, 1);
+    /* A writer process that exits; this process has opened nothing. */
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int bad = 0;
+
+        e = entry_for("d1", "gold", T0);
+        bad |= ks_store_open(ctx, tmpdir, 0, &st) != 0;
+        bad |= ks_store_stage_put(ctx, st, &e, 0) != 0;
+        bad |= ks_store_provision_add(ctx, st, "p1", T0 + 3) != 0;
+        bad |= ks_store_replay_check_and_insert(ctx, st, key, T0 + 600,
+                                                T0) != 0;
+        _exit(bad);
+    }
+    expect_child_ok(pid);
+
+    for (pass = 0; pass < 2; pass++) {
+        st = open_ok();
+        ck_assert_int_eq(ks_store_stage_get(ctx, st, "d1", &got), 0);
+        ck_assert_str_eq(got.profile, "gold");
+        ck_assert_mem_eq(got.spki, ed_spki, ed_spki_len);
+        ks_stage_entry_free_contents(&got);
+        ck_assert_int_eq(ks_store_provision_get(ctx, st, "p1", &since), 0);
+        ck_assert_int_eq(since, T0 + 3);
+        ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, key,
+                                                          T0 + 600, T0 + 1),
+                         KRB5KRB_AP_ERR_REPEAT);
+        ks_store_close(st);
+    }
+}
+END_TEST
+
+/* --- corrupt records -------------------------------------------------- */
+
+START_TEST(test_corrupt_stage_records)
+{
+    struct ks_store *st;
+    struct ks_stage_entry got, *list;
+    unsigned char buf[512];
+    char id[16], longprofile[201];
+    size_t n, len, i, ncases;
+    const char *why[16], *reasons[16];
+    int c = 0;
+
+    /* A well-formed record written the same way: the control. */
+    len = stage_record(buf, 1, "gold", ed_spki, ed_spki_len);
+    raw_put(tmpdir, "staging", "ok", 2, buf, len);
+
+#define CASE(text, reason) do {                                         \
+        snprintf(id, sizeof(id), "bad%d", c);                           \
+        why[c] = text;                                                  \
+        reasons[c++] = reason;                                          \
+        raw_put(tmpdir, "staging", id, strlen(id), buf, len);           \
+    } while (0)
+    len = 0;
+    CASE("empty value", "truncated");
+    len = stage_record(buf, 2, "gold", ed_spki, ed_spki_len);
+    CASE("unknown version", "unknown record version");
+    len = 5;
+    CASE("truncated in the time", "truncated");
+    len = stage_record(buf, 1, "gold", ed_spki, ed_spki_len) - 1;
+    CASE("truncated in the key", "truncated");
+    len = stage_record(buf, 1, "gold", ed_spki, ed_spki_len);
+    buf[len++] = 0;
+    CASE("trailing byte", "trailing bytes");
+    len = stage_record(buf, 1, "gold", ed_spki, ed_spki_len);
+    buf[10] = '!';
+    CASE("bad profile character", "invalid profile name");
+    len = stage_record(buf, 1, "abcdefghijklmnopqrstuvwxyz0123456", ed_spki,
+                       ed_spki_len);
+    CASE("profile of 33 bytes", "profile too long");
+    memset(longprofile, 'p', 200);
+    longprofile[200] = '\0';
+    len = stage_record(buf, 1, longprofile, ed_spki, ed_spki_len);
+    CASE("well-formed profile of 200 bytes", "profile too long");
+    len = stage_record(buf, 1, "gold", ed_spki, ed_spki_len);
+    buf[9] = 200;
+    CASE("profile length beyond the end", "truncated");
+    len = stage_record(buf, 1, "", ed_spki, 0);
+    CASE("empty key", "not one DER SEQUENCE");
+    len = stage_record(buf, 1, "", ed_spki, ed_spki_len);
+    buf[10] = 0x7f;
+    CASE("key length beyond the end", "truncated");
+    len = stage_record(buf, 1, "", ed_spki, ed_spki_len);
+    buf[12] = 0x04;
+    CASE("key is not a SEQUENCE", "not one DER SEQUENCE");
+    len = stage_record(buf, 1, "", ed_spki, ed_spki_len);
+    buf[13] += 1;
+    CASE("key DER length mismatch", "not one DER SEQUENCE");
+#undef CASE
+    ncases = (size_t)c;
+
+    st = open_ok();
+    ck_assert_int_eq(ks_store_stage_get(ctx, st, "ok", &got), 0);
+    ck_assert_str_eq(got.profile, "gold");
+    ck_assert_int_eq(got.added, T0);
+    ck_assert_mem_eq(got.spki, ed_spki, ed_spki_len);
+    ks_stage_entry_free_contents(&got);
+    for (i = 0; i < ncases; i++) {
+        snprintf(id, sizeof(id), "bad%zu", i);
+        ck_assert_msg(ks_store_stage_get(ctx, st, id, &got) ==
+                      KRB5_KDB_DB_CORRUPT, "case %s", why[i]);
+        ck_assert_ptr_null(got.spki);
+        ck_assert_msg(strstr(unit_errmsg(ctx, KRB5_KDB_DB_CORRUPT),
+                             reasons[i]) != NULL, "case %s: '%s' lacks '%s'",
+                      why[i], unit_errmsg(ctx, KRB5_KDB_DB_CORRUPT),
+                      reasons[i]);
+        expect_msg(KRB5_KDB_DB_CORRUPT, "corrupt staging record");
+        expect_msg(KRB5_KDB_DB_CORRUPT, id);
+        expect_msg(KRB5_KDB_DB_CORRUPT, ks_store_path(st));
+    }
+    ck_assert_int_eq(ks_store_stage_list(ctx, st, &list, &n),
+                     KRB5_KDB_DB_CORRUPT);
+    ck_assert_ptr_null(list);
+    ck_assert_uint_eq(n, 0);
+    /* A corrupt record can be removed; then the table lists again. */
+    for (i = 0; i < ncases; i++) {
+        snprintf(id, sizeof(id), "bad%zu", i);
+        ck_assert_int_eq(ks_store_stage_del(ctx, st, id), 0);
+    }
+    ck_assert_int_eq(ks_store_stage_list(ctx, st, &list, &n), 0);
+    ck_assert_uint_eq(n, 1);
+    ks_stage_list_free(list, n);
+    ks_store_close(st);
+}
+END_TEST
+
+START_TEST(test_corrupt_stage_key)
+{
+    struct ks_store *st;
+    struct ks_stage_entry *list;
+    unsigned char buf[512];
+    size_t len, n;
+
+    len = stage_record(buf, 1, "", ed_spki, ed_spki_len);
+    raw_put(tmpdir, "staging", "a/b", 3, buf, len);
+    st = open_ok();
+    ck_assert_int_eq(ks_store_stage_list(ctx, st, &list, &n),
+                     KRB5_KDB_DB_CORRUPT);
+    expect_msg(KRB5_KDB_DB_CORRUPT, "invalid device id key");
+    ks_store_close(st);
+}
+END_TEST
+
+START_TEST(test_corrupt_provisioned_and_replay_records)
+{
+    struct ks_store *st;
+    struct ks_provision_entry *list;
+    unsigned char rec[10] = { 1, 0, 0, 0, 0, 0x69, 0x55, 0xb9, 0x00, 0xff };
+    unsigned char v2[9] = { 2, 0, 0, 0, 0, 0x69, 0x55, 0xb9, 0x00 };
+    unsigned char key[KS_STORE_REPLAY_KEY_LEN], other[KS_STORE_REPLAY_KEY_LEN];
+    unsigned char shortkey[3] = { 0, 0, 0 };
+    time_t since;
+    size_t n, removed;
+
+    raw_put(tmpdir, "provisioned", "short", 5, rec, 8);
+    raw_put(tmpdir, "provisioned", "long", 4, rec, 10);
+    raw_put(tmpdir, "provisioned", "newer", 5, v2, 9);
+    raw_put(tmpdir, "provisioned", "ok", 2, rec, 9);
+    replay_key(key, 0x22, 1);
+    replay_key(other, 0x22, 2);
+    raw_put(tmpdir, "replay", key, sizeof(key), rec, 5);
+    st = open_ok();
+    ck_assert_int_eq(ks_store_provision_get(ctx, st, "ok", &since), 0);
+    ck_assert_int_eq(since, 0x6955b900);
+    ck_assert_int_eq(ks_store_provision_get(ctx, st, "short", &since),
+                     KRB5_KDB_DB_CORRUPT);
+    expect_msg(KRB5_KDB_DB_CORRUPT, "corrupt provisioned record for device "
+               "'short'");
+    expect_msg(KRB5_KDB_DB_CORRUPT, "truncated");
+    ck_assert_int_eq(ks_store_provision_get(ctx, st, "long", &since),
+                     KRB5_KDB_DB_CORRUPT);
+    expect_msg(KRB5_KDB_DB_CORRUPT, "trailing bytes");
+    ck_assert_int_eq(ks_store_provision_get(ctx, st, "newer", &since),
+                     KRB5_KDB_DB_CORRUPT);
+    expect_msg(KRB5_KDB_DB_CORRUPT, "version");
+    ck_assert_int_eq(ks_store_provision_list(ctx, st, &list, &n),
+                     KRB5_KDB_DB_CORRUPT);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, key, T0 + 60,
+                                                      T0),
+                     KRB5_KDB_DB_CORRUPT);
+    expect_msg(KRB5_KDB_DB_CORRUPT, "corrupt replay record: truncated");
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, other,
+                                                      T0 + 60, T0), 0);
+    ks_store_close(st);
+
+    /* A malformed expiry index entry sorts first and stops a purge. */
+    unit_rmtree(tmpdir);
+    ck_assert_int_eq(mkdir(tmpdir, 0700), 0);
+    raw_put(tmpdir, "replay_expiry", shortkey, sizeof(shortkey), "", 0);
+    st = open_ok();
+    ck_assert_int_eq(ks_store_replay_purge(ctx, st, T0, &removed),
+                     KRB5_KDB_DB_CORRUPT);
+    expect_msg(KRB5_KDB_DB_CORRUPT, "replay_expiry");
+    ks_store_close(st);
+}
+END_TEST
+
+/* --- replay ----------------------------------------------------------- */
+
+START_TEST(test_replay_insert_duplicate_expired)
+{
+    struct ks_store *st = open_ok();
+    unsigned char k1[KS_STORE_REPLAY_KEY_LEN], k2[KS_STORE_REPLAY_KEY_LEN];
+    unsigned char filler[KS_STORE_REPLAY_KEY_LEN];
+    unsigned int i;
+    size_t removed;
+
+    replay_key(k1, 0x33, 1);
+    replay_key(k2, 0x33, 2);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k1, T0 + 300,
+                                                      T0), 0);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k1, T0 + 300,
+                                                      T0 + 10),
+                     KRB5KRB_AP_ERR_REPEAT);
+    expect_msg(KRB5KRB_AP_ERR_REPEAT, "replayed authenticator");
+    /* A later expiry does not make a duplicate new. */
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k1, T0 + 900,
+                                                      T0 + 299),
+                     KRB5KRB_AP_ERR_REPEAT);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k2, T0 + 400,
+                                                      T0), 0);
+    /* Expired entries that the purge done by an insert removes first. */
+    for (i = 0; i < KS_STORE_PURGE_ON_INSERT; i++) {
+        replay_key(filler, 0x34, i);
+        ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, filler,
+                                                          T0 + 100, T0), 0);
+    }
+    /* At its expiry the entry is gone: the key is accepted again, and is
+     * then a duplicate until the new expiry. */
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k1, T0 + 700,
+                                                      T0 + 300), 0);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k1, T0 + 700,
+                                                      T0 + 301),
+                     KRB5KRB_AP_ERR_REPEAT);
+    /* The replaced entry's old index entry went with it: nothing is left
+     * to purge at the old expiry; then k2, then k1, at theirs. */
+    ck_assert_int_eq(ks_store_replay_purge(ctx, st, T0 + 300, &removed), 0);
+    ck_assert_uint_eq(removed, 0);
+    ck_assert_int_eq(ks_store_replay_purge(ctx, st, T0 + 400, &removed), 0);
+    ck_assert_uint_eq(removed, 1);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k1, T0 + 700,
+                                                      T0 + 402),
+                     KRB5KRB_AP_ERR_REPEAT);
+    ck_assert_int_eq(ks_store_replay_purge(ctx, st, T0 + 700, &removed), 0);
+    ck_assert_uint_eq(removed, 1);
+    ck_assert_int_eq(ks_store_replay_purge(ctx, st, T0 + 9999, &removed), 0);
+    ck_assert_uint_eq(removed, 0);
+    /* An expiry not after now is a caller error. */
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k2, T0, T0),
+                     EINVAL);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k2, T0 - 1,
+                                                      T0), EINVAL);
+    ks_store_close(st);
+}
+END_TEST
+
+START_TEST(test_replay_purge)
+{
+    struct ks_store *st = open_ok();
+    unsigned char k[KS_STORE_REPLAY_KEY_LEN];
+    size_t removed = 99;
+    unsigned int i;
+
+    ck_assert_int_eq(ks_store_replay_purge(ctx, st, T0, &removed), 0);
+    ck_assert_uint_eq(removed, 0);
+    for (i = 1; i <= 10; i++) {
+        replay_key(k, 0x44, i);
+        ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k, T0 + i,
+                                                          T0), 0);
+    }
+    ck_assert_int_eq(ks_store_replay_purge(ctx, st, T0 + 5, &removed), 0);
+    ck_assert_uint_eq(removed, 5);
+    ck_assert_int_eq(ks_store_replay_purge(ctx, st, T0 + 5, NULL), 0);
+    /* Seen from an earlier "now", purged keys are new again and the
+     * others still duplicates. */
+    for (i = 1; i <= 10; i++) {
+        replay_key(k, 0x44, i);
+        ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k,
+                                                          T0 + 100, T0),
+                         i <= 5 ? 0 : KRB5KRB_AP_ERR_REPEAT);
+    }
+    ks_store_close(st);
+}
+END_TEST
+
+START_TEST(test_replay_purge_is_bounded)
+{
+    struct ks_store *st = open_ok();
+    unsigned char k[KS_STORE_REPLAY_KEY_LEN];
+    size_t removed;
+    unsigned int i, extra = 10;
+
+    for (i = 0; i < KS_STORE_PURGE_BATCH + extra; i++) {
+        replay_key(k, 0x55, i);
+        ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k, T0 + 1,
+                                                          T0), 0);
+    }
+    ck_assert_int_eq(ks_store_replay_purge(ctx, st, T0 + 1, &removed), 0);
+    ck_assert_uint_eq(removed, KS_STORE_PURGE_BATCH);
+    ck_assert_int_eq(ks_store_replay_purge(ctx, st, T0 + 1, &removed), 0);
+    ck_assert_uint_eq(removed, extra);
+    ck_assert_int_eq(ks_store_replay_purge(ctx, st, T0 + 1, &removed), 0);
+    ck_assert_uint_eq(removed, 0);
+    ks_store_close(st);
+}
+END_TEST
+
+START_TEST(test_replay_insert_purges_some)
+{
+    struct ks_store *st = open_ok();
+    unsigned char k[KS_STORE_REPLAY_KEY_LEN];
+    size_t removed;
+    unsigned int i;
+
+    for (i = 0; i < 10; i++) {
+        replay_key(k, 0x66, i);
+        ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k, T0 + 1,
+                                                          T0), 0);
+    }
+    replay_key(k, 0x67, 0);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k, T0 + 100,
+                                                      T0 + 2), 0);
+    ck_assert_int_eq(ks_store_replay_purge(ctx, st, T0 + 2, &removed), 0);
+    ck_assert_uint_eq(removed, 10 - KS_STORE_PURGE_ON_INSERT);
+    ks_store_close(st);
+}
+END_TEST
+
+/* --- processes -------------------------------------------------------- */
+
+/* Nonzero if /proc/locks shows a POSIX lock of process pid on the file
+ * with inode ino (LMDB's lock of its lock file). */
+static int
+holds_posix_lock(pid_t pid, ino_t ino)
+{
+    FILE *f = fopen("/proc/locks", "r");
+    char line[256], tail[32];
+    unsigned long long inode;
+    int lpid, found = 0;
+    unsigned int maj, min;
+
+    ck_assert_ptr_nonnull(f);
+    snprintf(tail, sizeof(tail), "%llu", (unsigned long long)ino);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strstr(line, " POSIX ") == NULL)
+            continue;
+        if (sscanf(strstr(line, " POSIX ") + 7, "%*s %*s %d %x:%x:%llu",
+                   &lpid, &maj, &min, &inode) == 4 &&
+            lpid == pid && inode == (unsigned long long)ino)
+            found = 1;
+    }
+    fclose(f);
+    return found;
+}
+
+START_TEST(test_handle_used_after_fork)
+{
+    struct ks_store *st = open_ok();
+    unsigned char k1[KS_STORE_REPLAY_KEY_LEN], k2[KS_STORE_REPLAY_KEY_LEN];
+    char *lock = unit_path(tmpdir, "store.mdb-lock");
+    int ready[2], done[2];
+    struct stat sb;
+    pid_t pid;
+    char c;
+
+    replay_key(k1, 0x77, 1);
+    replay_key(k2, 0x77, 2);
+    ck_assert_int_eq(stat(lock, &sb), 0);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k1, T0 + 60,
+                                                      T0), 0);
+    ck_assert_msg(holds_posix_lock(getpid(), sb.st_ino),
+                  "the opening process holds no lock on the lock file");
+    ck_assert_int_eq(pipe(ready), 0);
+    ck_assert_int_eq(pipe(done), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* The inherited handle, in a new process. */
+        int bad = 0;
+
+        bad |= ks_store_replay_check_and_insert(ctx, st, k1, T0 + 60, T0) !=
+            KRB5KRB_AP_ERR_REPEAT;
+        bad |= ks_store_replay_check_and_insert(ctx, st, k2, T0 + 60, T0) != 0;
+        /* Stay alive while the parent looks at our locks. */
+        if (write(ready[1], "r", 1) != 1 || read(done[0], &c, 1) < 0)
+            bad = 1;
+        _exit(bad);
+    }
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    /* Record locks are not inherited: a child using the parent's LMDB
+     * environment would hold none, and a process opening the store later
+     * could take it for unused and reset its lock table. */
+    ck_assert_msg(holds_posix_lock(pid, sb.st_ino),
+                  "the child using the handle holds no lock on the lock "
+                  "file: it did not open the store again");
+    ck_assert_int_eq(write(done[1], "d", 1), 1);
+    expect_child_ok(pid);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k2, T0 + 60,
+                                                      T0),
+                     KRB5KRB_AP_ERR_REPEAT);
+    ks_store_close(st);
+    free(lock);
+}
+END_TEST
+
+/* Child of the race: wait for the start signal on go, try every key in
+ * order, write one byte per key to out ('1' won, '0' replay, 'E' error). */
+static void
+race_child(int go, int out, int reverse)
+{
+    struct ks_store *st = NULL;
+    unsigned char k[KS_STORE_REPLAY_KEY_LEN];
+    char results[NRACEKEYS], c;
+    krb5_error_code ret;
+    unsigned int i, key;
+
+    if (ks_store_open(ctx, tmpdir, 0, &st) != 0)
+        _exit(3);
+    if (read(go, &c, 1) < 0)    /* returns when the parent closes it */
+        _exit(5);
+    for (i = 0; i < NRACEKEYS; i++) {
+        key = reverse ? NRACEKEYS - 1 - i : i;
+        replay_key(k, 0x88, key);
+        ret = ks_store_replay_check_and_insert(ctx, st, k, T0 + 600, T0);
+        results[key] = (ret == 0) ? '1' :
+            (ret == KRB5KRB_AP_ERR_REPEAT) ? '0' : 'E';
+    }
+    if (write(out, results, sizeof(results)) != (ssize_t)sizeof(results))
+        _exit(4);
+    _exit(0);
+}
+
+START_TEST(test_four_processes_race_on_replay_keys)
+{
+    struct ks_store *st = open_ok();
+    unsigned char k[KS_STORE_REPLAY_KEY_LEN];
+    char results[NCHILDREN][NRACEKEYS];
+    int go[2], out[NCHILDREN][2], wins[NRACEKEYS] = { 0 };
+    pid_t pids[NCHILDREN];
+    ssize_t got, r;
+    int i, j;
+
+    ck_assert_int_eq(pipe(go), 0);
+    for (i = 0; i < NCHILDREN; i++) {
+        ck_assert_int_eq(pipe(out[i]), 0);
+        pids[i] = fork();
+        ck_assert_int_ge(pids[i], 0);
+        if (pids[i] == 0) {
+            close(go[1]);
+            close(out[i][0]);
+            /* Two children go forwards, two backwards: they meet. */
+            race_child(go[0], out[i][1], i % 2);
+        }
+        close(out[i][1]);
+    }
+    close(go[0]);
+    close(go[1]);               /* start */
+    for (i = 0; i < NCHILDREN; i++) {
+        for (got = 0; got < NRACEKEYS; got += r) {
+            r = read(out[i][0], results[i] + got, NRACEKEYS - got);
+            ck_assert_msg(r > 0, "child %d reported %zd bytes", i, got);
+        }
+        close(out[i][0]);
+        expect_child_ok(pids[i]);
+    }
+    for (i = 0; i < NCHILDREN; i++) {
+        for (j = 0; j < NRACEKEYS; j++) {
+            ck_assert_msg(results[i][j] != 'E', "child %d key %d: error", i,
+                          j);
+            wins[j] += results[i][j] == '1';
+        }
+    }
+    for (j = 0; j < NRACEKEYS; j++)
+        ck_assert_msg(wins[j] == 1, "key %d won %d times", j, wins[j]);
+    for (j = 0; j < NRACEKEYS; j++) {
+        replay_key(k, 0x88, j);
+        ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k,
+                                                          T0 + 600, T0),
+                         KRB5KRB_AP_ERR_REPEAT);
+    }
+    ks_store_close(st);
+}
+END_TEST
+
+/* --- a full map ------------------------------------------------------- */
+
+START_TEST(test_map_full)
+{
+    struct ks_store *st = NULL;
+    unsigned char k[KS_STORE_REPLAY_KEY_LEN];
+    struct ks_stage_entry e, got;
+    krb5_error_code ret = 0;
+    unsigned int i;
+
+    ck_assert_int_eq(ks_store_open(ctx, tmpdir, 64 * 1024, &st), 0);
+    e = entry_for("d1", "", T0);
+    ck_assert_int_eq(ks_store_stage_put(ctx, st, &e, 0), 0);
+    for (i = 0; i < 100000 && ret == 0; i++) {
+        replay_key(k, 0x99, i);
+        ret = ks_store_replay_check_and_insert(ctx, st, k, T0 + 60, T0);
+    }
+    ck_assert_int_eq(ret, ENOSPC);
+    ck_assert_uint_gt(i, 10);
+    expect_msg(ENOSPC, "is full");
+    expect_msg(ENOSPC, ks_store_path(st));
+    /* Committed data stay readable, and a failed write left no half. */
+    ck_assert_int_eq(ks_store_stage_get(ctx, st, "d1", &got), 0);
+    ks_stage_entry_free_contents(&got);
+    replay_key(k, 0x99, 0);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k, T0 + 60,
+                                                      T0 + 1),
+                     KRB5KRB_AP_ERR_REPEAT);
+    replay_key(k, 0x99, i - 1);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k, T0 + 60,
+                                                      T0 + 1), ENOSPC);
+    ks_store_close(st);
+}
+END_TEST
+
+/* Every store test, grouped by concern. */
+static Suite *
+store_suite(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc;
+
+    tc = tcase_create("open");
+    tcase_add_unchecked_fixture(tc, setup_basedir, teardown_basedir);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_open_creates_private_files);
+    tcase_add_test(tc, test_open_missing_state_dir);
+    tcase_add_test(tc, test_open_refuses_writable_state_dir);
+    tcase_add_test(tc, test_open_refuses_group_writable_file);
+    tcase_add_test(tc, test_open_refuses_world_writable_file);
+    tcase_add_test(tc, test_open_refuses_group_writable_lock);
+    tcase_add_test(tc, test_reopen_refuses_file_made_writable);
+    tcase_add_test(tc, test_open_refuses_symlink);
+    tcase_add_test(tc, test_open_refuses_non_store_file);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("tables");
+    tcase_add_unchecked_fixture(tc, setup_basedir, teardown_basedir);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_stage_put_get_del_list);
+    tcase_add_test(tc, test_stage_refuses_invalid_arguments);
+    tcase_add_test(tc, test_provision_add_get_del_list);
+    tcase_add_test(tc, test_persistence_across_processes_and_reopen);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("corrupt");
+    tcase_add_unchecked_fixture(tc, setup_basedir, teardown_basedir);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_corrupt_stage_records);
+    tcase_add_test(tc, test_corrupt_stage_key);
+    tcase_add_test(tc, test_corrupt_provisioned_and_replay_records);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("replay");
+    tcase_add_unchecked_fixture(tc, setup_basedir, teardown_basedir);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_replay_insert_duplicate_expired);
+    tcase_add_test(tc, test_replay_purge);
+    tcase_add_test(tc, test_replay_purge_is_bounded);
+    tcase_add_test(tc, test_replay_insert_purges_some);
+    tcase_add_test(tc, test_handle_used_after_fork);
+    tcase_add_test(tc, test_four_processes_race_on_replay_keys);
+    tcase_add_test(tc, test_map_full);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return unit_run(store_suite());
+}
