@@ -29,6 +29,7 @@
 #                [--realmopt 'k = v']... [--enctypes 'E...'] [--libdefault 'k = v']...
 #   realm_env [-p] DIR           export KRB5_CONFIG, KRB5_KDC_PROFILE (-p: print)
 #   realm_run DIR CMD...         run CMD with DIR's environment (a subshell)
+#   realm_enable_devreg DIR [STATE_DIR]  load devreg.so in DIR's KDC and clients
 #   kdc_start DIR [WORKERS]      krb5kdc -n [-w WORKERS] in the background
 #   kdc_stop DIR, kdc_kill9 DIR  stop it (SIGTERM, SIGKILL fallback) / kill it
 #   kdc_start_expect_failure DIR REGEX [DESC]
@@ -664,6 +665,32 @@ realm_env() {
     if [ -n "$print" ]; then
         printf 'export KRB5_CONFIG=%q KRB5_KDC_PROFILE=%q KRB5RCACHEDIR=%q\n' \
             "$KRB5_CONFIG" "$KRB5_KDC_PROFILE" "$KRB5RCACHEDIR"
+    fi
+}
+
+# realm_enable_devreg DIR [STATE_DIR]: load the devreg preauth module
+# ($KS_DEVREG_MODULE) in DIR's KDC and clients.  For a realm whose backend
+# is not stateless, STATE_DIR (created, mode 0700) becomes the realm's
+# devreg_state_dir (replay cache).  Stock programs that load the module
+# (krb5kdc, kinit) must then run through ks_module_host in sanitizer
+# builds.
+realm_enable_devreg() {
+    local dir=${1:?realm_enable_devreg: DIR missing} state=${2:-}
+    [ -n "${KS_DEVREG_MODULE:-}" ] ||
+        _ks_die "realm_enable_devreg: KS_DEVREG_MODULE is not set"
+    cat >>"$dir/krb5.conf" <<EOC
+[plugins]
+    kdcpreauth = {
+        module = devreg:$KS_DEVREG_MODULE
+    }
+    clpreauth = {
+        module = devreg:$KS_DEVREG_MODULE
+    }
+EOC
+    if [ -n "$state" ]; then
+        mkdir -p "$state" && chmod 700 "$state"
+        sed -i "s|^\( *\)kdc_listen = |\1devreg_state_dir = $state\n&|" \
+            "$dir/kdc.conf"
     fi
 }
 

@@ -1,0 +1,224 @@
+/*
+ * devreg, client side (clpreauth): the kinit -X attributes devreg_identity,
+ * devreg_anonymous, devreg_anchor and devreg_ticket, and the messages of
+ * doc/devreg-protocol.md that a device sends.
+ *
+ * State: the attributes given for the current request (module data, as
+ * kinit makes one request per context).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <krb5/krb5.h>
+#include <krb5/clpreauth_plugin.h>
+
+#include "devreg_login.h"
+#include "ks_asn1.h"
+#include "ks_iana.h"
+
+static krb5_preauthtype devreg_pa_types[] = { KS_PA_DEVREG, 0 };
+
+struct devreg_client {
+    char *identity;             /* devreg_identity */
+    char *anchor;               /* devreg_anchor */
+    char *ticket_ccache;        /* devreg_ticket */
+    krb5_boolean anonymous;     /* devreg_anonymous */
+};
+
+static krb5_error_code
+cl_init(krb5_context ctx, krb5_clpreauth_moddata *moddata_out)
+{
+    struct devreg_client *dc;
+
+    dc = calloc(1, sizeof(*dc));
+    if (dc == NULL)
+        return ENOMEM;
+    *moddata_out = (krb5_clpreauth_moddata)dc;
+    return 0;
+}
+
+static void
+cl_fini(krb5_context ctx, krb5_clpreauth_moddata moddata)
+{
+    struct devreg_client *dc = (struct devreg_client *)moddata;
+
+    free(dc->identity);
+    free(dc->anchor);
+    free(dc->ticket_ccache);
+    free(dc);
+}
+
+static int
+cl_flags(krb5_context ctx, krb5_preauthtype pa_type)
+{
+    return PA_REAL;
+}
+
+/* Replace *field with a copy of value. */
+static krb5_error_code
+set_string(char **field, const char *value)
+{
+    char *copy = strdup(value);
+
+    if (copy == NULL)
+        return ENOMEM;
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+/* Take our kinit -X attributes; ignore everybody else's. */
+static krb5_error_code
+cl_gic_opts(krb5_context ctx, krb5_clpreauth_moddata moddata,
+            krb5_get_init_creds_opt *opt, const char *attr,
+            const char *value)
+{
+    struct devreg_client *dc = (struct devreg_client *)moddata;
+
+    if (strcmp(attr, "devreg_identity") == 0)
+        return set_string(&dc->identity, value);
+    if (strcmp(attr, "devreg_anchor") == 0)
+        return set_string(&dc->anchor, value);
+    if (strcmp(attr, "devreg_ticket") == 0)
+        return set_string(&dc->ticket_ccache, value);
+    if (strcmp(attr, "devreg_anonymous") == 0) {
+        dc->anonymous = strcmp(value, "yes") == 0 ||
+            strcmp(value, "true") == 0 || strcmp(value, "1") == 0;
+        return 0;
+    }
+    return 0;
+}
+
+/* Build the padata list holding msg. */
+static krb5_error_code
+make_pa_out(const struct ks_devreg_message *msg, krb5_pa_data ***pa_out)
+{
+    krb5_pa_data **list = NULL, *pa = NULL;
+    unsigned char *der = NULL;
+    size_t len = 0;
+    krb5_error_code ret;
+
+    ret = ks_devreg_message_encode(msg, &der, &len);
+    if (ret)
+        return ret;
+    list = calloc(2, sizeof(*list));
+    pa = calloc(1, sizeof(*pa));
+    if (list == NULL || pa == NULL) {
+        free(list);
+        free(pa);
+        free(der);
+        return ENOMEM;
+    }
+    pa->magic = KV5M_PA_DATA;
+    pa->pa_type = KS_PA_DEVREG;
+    pa->contents = der;
+    pa->length = len;
+    list[0] = pa;
+    *pa_out = list;
+    return 0;
+}
+
+/* Log in with the registration credential in dc->ticket_ccache. */
+static krb5_error_code
+process_login(krb5_context ctx, struct devreg_client *dc,
+              krb5_clpreauth_callbacks cb, krb5_clpreauth_rock rock,
+              krb5_kdc_req *request, krb5_data *encoded_request_body,
+              krb5_pa_data ***pa_out)
+{
+    struct ks_devreg_message msg;
+    krb5_creds *creds = NULL;
+    krb5_keyblock key;
+    krb5_error_code ret;
+
+    memset(&msg, 0, sizeof(msg));
+    memset(&key, 0, sizeof(key));
+    ret = devreg_login_get_creds(ctx, dc->ticket_ccache, request->client,
+                                 &creds);
+    if (ret)
+        return ret;
+    msg.type = KS_DEVREG_MSG_LOGIN;
+    ret = devreg_login_make(ctx, creds, encoded_request_body,
+                            &msg.u.login.ap_req, &key);
+    if (ret)
+        goto cleanup;
+    ret = cb->set_as_key(ctx, rock, &key);
+    if (ret)
+        goto cleanup;
+    ret = make_pa_out(&msg, pa_out);
+    if (!ret && cb->vers >= 3)
+        cb->disable_fallback(ctx, rock);
+
+cleanup:
+    krb5_free_data_contents(ctx, &msg.u.login.ap_req);
+    krb5_free_keyblock_contents(ctx, &key);
+    krb5_free_creds(ctx, creds);
+    return ret;
+}
+
+static krb5_error_code
+cl_process(krb5_context ctx, krb5_clpreauth_moddata moddata,
+           krb5_clpreauth_modreq modreq, krb5_get_init_creds_opt *opt,
+           krb5_clpreauth_callbacks cb, krb5_clpreauth_rock rock,
+           krb5_kdc_req *request, krb5_data *encoded_request_body,
+           krb5_data *encoded_previous_request, krb5_pa_data *pa_data,
+           krb5_prompter_fct prompter, void *prompter_data,
+           krb5_pa_data ***pa_data_out)
+{
+    struct devreg_client *dc = (struct devreg_client *)moddata;
+    struct ks_devreg_message *msg = NULL;
+    krb5_error_code ret;
+
+    *pa_data_out = NULL;
+    if (pa_data->length > 0) {
+        ret = ks_devreg_message_decode(pa_data->contents, pa_data->length,
+                                       &msg);
+        if (ret) {
+            krb5_set_error_message(ctx, ret, "devreg: the KDC sent a "
+                                   "malformed devreg message");
+            return ret;
+        }
+    }
+    if (msg != NULL && msg->type != KS_DEVREG_MSG_CHALLENGE) {
+        /* A registration reply: not supported by this client yet. */
+        ks_devreg_message_free(msg);
+        return KRB5_PREAUTH_FAILED;
+    }
+    ks_devreg_message_free(msg);
+
+    if (dc->ticket_ccache != NULL)
+        return process_login(ctx, dc, cb, rock, request, encoded_request_body,
+                             pa_data_out);
+    if (dc->identity != NULL || dc->anonymous) {
+        krb5_set_error_message(ctx, KRB5_PREAUTH_FAILED, "devreg: "
+                               "registration is not supported by this "
+                               "client yet");
+        return KRB5_PREAUTH_FAILED;
+    }
+    /* Not asked to use devreg. */
+    return KRB5_PREAUTH_FAILED;
+}
+
+krb5_error_code
+clpreauth_devreg_initvt(krb5_context ctx, int maj_ver, int min_ver,
+                        krb5_plugin_vtable vtable);
+
+krb5_error_code
+clpreauth_devreg_initvt(krb5_context ctx, int maj_ver, int min_ver,
+                        krb5_plugin_vtable vtable)
+{
+    krb5_clpreauth_vtable vt;
+
+    if (maj_ver != 1)
+        return KRB5_PLUGIN_VER_NOTSUPP;
+    vt = (krb5_clpreauth_vtable)vtable;
+    vt->name = "devreg";
+    vt->pa_type_list = devreg_pa_types;
+    vt->init = cl_init;
+    vt->fini = cl_fini;
+    vt->flags = cl_flags;
+    vt->gic_opts = cl_gic_opts;
+    vt->process = cl_process;
+    return 0;
+}

@@ -1,0 +1,401 @@
+/* Per-realm state of the devreg KDC module; see devreg_realm.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <profile.h>
+
+#include "devreg_realm.h"
+#include "ks_asn1.h"
+#include "ks_config.h"
+#include "ks_iana.h"
+#include "ks_names.h"
+#include "ks_util.h"
+
+const int32_t devreg_groups[] = { KS_DEVREG_GROUP_X25519,
+                                  KS_DEVREG_GROUP_P256 };
+const size_t devreg_ngroups = sizeof(devreg_groups) / sizeof(*devreg_groups);
+
+/* Read [realms] REALM key as a string (malloc'ed) or NULL. */
+static char *
+realm_string(profile_t profile, const char *realm, const char *key)
+{
+    char *val = NULL, *copy;
+
+    if (profile_get_string(profile, "realms", realm, key, NULL, &val) != 0 ||
+        val == NULL)
+        return NULL;
+    copy = strdup(val);
+    profile_release_string(val);
+    if (copy != NULL)
+        ks_config_strip_comment(copy);
+    return copy;
+}
+
+/* Nonzero if the realm's database_module is the stateless backend. */
+static int
+uses_stateless(profile_t profile, const char *section)
+{
+    char *lib = NULL;
+    int yes;
+
+    if (profile_get_string(profile, "dbmodules", section, "db_library", NULL,
+                           &lib) != 0 || lib == NULL)
+        return 0;
+    yes = strcmp(lib, "stateless") == 0;
+    profile_release_string(lib);
+    return yes;
+}
+
+/* Fill dr for realm from the profile. */
+static krb5_error_code
+load_realm(krb5_context ctx, profile_t profile, const char *realm,
+           struct devreg_realm *dr)
+{
+    struct ks_config *cfg = NULL;
+    char *section = NULL, *s;
+    krb5_error_code ret;
+
+    dr->realm = strdup(realm);
+    if (dr->realm == NULL)
+        return ENOMEM;
+    dr->clockskew = ks_config_clockskew(ctx);
+    dr->registration_max_life = KS_DEFAULT_REGISTRATION_MAX_LIFE;
+    ret = ks_config_section_for_realm(ctx, realm, &section);
+    if (ret)
+        goto cleanup;
+    if (uses_stateless(profile, section)) {
+        ret = ks_config_load(ctx, section, &cfg);
+        if (ret)
+            goto cleanup;
+        dr->device_namespace = strdup(cfg->device_namespace);
+        dr->state_dir = strdup(cfg->state_dir);
+        dr->registration_max_life = cfg->registration_max_life;
+    } else {
+        dr->device_namespace = strdup(KS_DEFAULT_DEVICE_NAMESPACE);
+        dr->state_dir = realm_string(profile, realm, "devreg_state_dir");
+        if (dr->state_dir == NULL)
+            dr->state_dir = strdup(DEVREG_DEFAULT_STATE_DIR);
+    }
+    if (dr->device_namespace == NULL || dr->state_dir == NULL) {
+        ret = ENOMEM;
+        goto cleanup;
+    }
+    s = realm_string(profile, realm, "devreg_allow_anonymous");
+    dr->allow_anonymous = s != NULL &&
+        (strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0 ||
+         strcmp(s, "1") == 0);
+    free(s);
+    ret = krb5_build_principal(ctx, &dr->devreg_princ, strlen(realm), realm,
+                               "devreg", realm, (char *)NULL);
+    if (!ret)
+        ret = krb5_build_principal(ctx, &dr->krbtgt_princ, strlen(realm),
+                                   realm, "krbtgt", realm, (char *)NULL);
+    if (!ret)
+        ret = krb5_unparse_name(ctx, dr->devreg_princ, &dr->devreg_name);
+
+cleanup:
+    ks_config_free(cfg);
+    free(section);
+    return ret;
+}
+
+static void
+free_realm(krb5_context ctx, struct devreg_realm *dr)
+{
+    free(dr->realm);
+    free(dr->device_namespace);
+    free(dr->state_dir);
+    krb5_free_principal(ctx, dr->devreg_princ);
+    krb5_free_principal(ctx, dr->krbtgt_princ);
+    krb5_free_unparsed_name(ctx, dr->devreg_name);
+    ks_store_close(dr->store);
+}
+
+void
+devreg_realms_free(krb5_context ctx, struct devreg_realms *realms)
+{
+    size_t i;
+
+    if (realms == NULL)
+        return;
+    for (i = 0; i < realms->n; i++)
+        free_realm(ctx, &realms->r[i]);
+    free(realms->r);
+    free(realms);
+}
+
+krb5_error_code
+devreg_realms_load(krb5_context ctx, const char **realmnames,
+                   struct devreg_realms **out)
+{
+    struct devreg_realms *realms;
+    profile_t profile = NULL;
+    krb5_error_code ret = 0;
+    size_t n = 0, i;
+
+    *out = NULL;
+    while (realmnames != NULL && realmnames[n] != NULL)
+        n++;
+    realms = calloc(1, sizeof(*realms));
+    if (realms == NULL)
+        return ENOMEM;
+    realms->r = calloc(n ? n : 1, sizeof(*realms->r));
+    if (realms->r == NULL) {
+        free(realms);
+        return ENOMEM;
+    }
+    ret = krb5_get_profile(ctx, &profile);
+    if (ret)
+        goto cleanup;
+    for (i = 0; i < n; i++) {
+        ret = load_realm(ctx, profile, realmnames[i], &realms->r[i]);
+        realms->n++;
+        if (ret)
+            goto cleanup;
+    }
+    *out = realms;
+    realms = NULL;
+
+cleanup:
+    if (profile != NULL)
+        profile_release(profile);
+    devreg_realms_free(ctx, realms);
+    return ret;
+}
+
+struct devreg_realm *
+devreg_realm_find(struct devreg_realms *realms, krb5_const_principal princ)
+{
+    size_t i;
+
+    if (realms == NULL || princ == NULL)
+        return NULL;
+    for (i = 0; i < realms->n; i++) {
+        if (princ->realm.length == strlen(realms->r[i].realm) &&
+            memcmp(princ->realm.data, realms->r[i].realm,
+                   princ->realm.length) == 0)
+            return &realms->r[i];
+    }
+    return NULL;
+}
+
+int
+devreg_is_device(const struct devreg_realm *dr, krb5_const_principal princ)
+{
+    size_t nslen = strlen(dr->device_namespace);
+
+    return princ->length == 2 && princ->data[0].length == nslen &&
+        memcmp(princ->data[0].data, dr->device_namespace, nslen) == 0 &&
+        ks_device_id_valid(princ->data[1].data, princ->data[1].length);
+}
+
+krb5_error_code
+devreg_realm_store(krb5_context ctx, struct devreg_realm *dr,
+                   struct ks_store **store_out)
+{
+    krb5_error_code ret;
+
+    if (dr->store == NULL) {
+        ret = ks_store_open(ctx, dr->state_dir, 0, &dr->store);
+        if (ret)
+            return ret;
+    }
+    *store_out = dr->store;
+    return 0;
+}
+
+int
+devreg_is_provisioned(krb5_context ctx, struct devreg_realm *dr,
+                      struct ks_store *store, krb5_const_principal princ)
+{
+    char id[KS_DEVICE_ID_MAX + 1];
+    time_t since;
+
+    if (!devreg_is_device(dr, princ))
+        return 0;
+    memcpy(id, princ->data[1].data, princ->data[1].length);
+    id[princ->data[1].length] = '\0';
+    return ks_store_provision_get(ctx, store, id, &since) == 0;
+}
+
+void
+devreg_set_registration_times(const struct devreg_realm *dr,
+                              const krb5_kdc_req *request,
+                              krb5_enc_tkt_part *enc_tkt_reply)
+{
+    krb5_timestamp start, end;
+
+    start = enc_tkt_reply->times.starttime ? enc_tkt_reply->times.starttime :
+        enc_tkt_reply->times.authtime;
+    end = start + dr->registration_max_life;
+    if (request->till != 0 && request->till < end)
+        end = request->till;
+    if (end > enc_tkt_reply->times.endtime)
+        enc_tkt_reply->times.endtime = end;
+}
+
+/* Find and decrypt the krbtgt/REALM key of kvno (0: the current one). */
+static krb5_error_code
+krbtgt_key(krb5_context ctx, const struct devreg_realm *dr, krb5_kvno kvno,
+           krb5_enctype enctype, krb5_keyblock *key_out, krb5_kvno *kvno_out)
+{
+    krb5_db_entry *ent = NULL;
+    krb5_key_data *kd = NULL;
+    krb5_error_code ret;
+
+    ret = krb5_db_get_principal(ctx, dr->krbtgt_princ, 0, &ent);
+    if (ret)
+        return ret;
+    ret = krb5_dbe_find_enctype(ctx, ent, enctype, -1, kvno, &kd);
+    if (!ret)
+        ret = krb5_dbe_decrypt_key_data(ctx, NULL, kd, key_out, NULL);
+    if (!ret && kvno_out != NULL)
+        *kvno_out = kd->key_data_kvno;
+    krb5_db_free_principal(ctx, ent);
+    return ret;
+}
+
+krb5_error_code
+devreg_freshness_make(krb5_context ctx, const struct devreg_realm *dr,
+                      krb5_const_principal client, krb5_data *token_out)
+{
+    struct ks_freshness_plain fp;
+    krb5_keyblock key;
+    krb5_enc_data enc;
+    krb5_data plain;
+    unsigned char *der = NULL, *p;
+    size_t derlen = 0, enclen;
+    krb5_kvno kvno = 0;
+    krb5_timestamp now;
+    char *name = NULL;
+    krb5_error_code ret;
+
+    memset(token_out, 0, sizeof(*token_out));
+    memset(&key, 0, sizeof(key));
+    memset(&enc, 0, sizeof(enc));
+    ret = krb5_timeofday(ctx, &now);
+    if (ret)
+        return ret;
+    ret = krb5_unparse_name(ctx, client, &name);
+    if (ret)
+        return ret;
+    fp.kdc_time = now;
+    fp.client = name;
+    ret = ks_freshness_plain_encode(&fp, &der, &derlen);
+    if (ret)
+        goto cleanup;
+    ret = krbtgt_key(ctx, dr, 0, -1, &key, &kvno);
+    if (ret)
+        goto cleanup;
+    ret = krb5_c_encrypt_length(ctx, key.enctype, derlen, &enclen);
+    if (ret)
+        goto cleanup;
+    enc.ciphertext.length = enclen;
+    enc.ciphertext.data = malloc(enclen);
+    if (enc.ciphertext.data == NULL) {
+        ret = ENOMEM;
+        goto cleanup;
+    }
+    plain.magic = KV5M_DATA;
+    plain.data = (char *)der;
+    plain.length = derlen;
+    ret = krb5_c_encrypt(ctx, &key, KS_KEYUSAGE_FRESHNESS, NULL, &plain,
+                         &enc);
+    if (ret)
+        goto cleanup;
+    token_out->data = malloc(8 + enc.ciphertext.length);
+    if (token_out->data == NULL) {
+        ret = ENOMEM;
+        goto cleanup;
+    }
+    p = (unsigned char *)token_out->data;
+    p[0] = kvno >> 24; p[1] = kvno >> 16; p[2] = kvno >> 8; p[3] = kvno;
+    p[4] = (uint32_t)key.enctype >> 24; p[5] = (uint32_t)key.enctype >> 16;
+    p[6] = (uint32_t)key.enctype >> 8; p[7] = (uint32_t)key.enctype;
+    memcpy(p + 8, enc.ciphertext.data, enc.ciphertext.length);
+    token_out->length = 8 + enc.ciphertext.length;
+    token_out->magic = KV5M_DATA;
+
+cleanup:
+    free(enc.ciphertext.data);
+    free(der);
+    krb5_free_keyblock_contents(ctx, &key);
+    krb5_free_unparsed_name(ctx, name);
+    return ret;
+}
+
+krb5_error_code
+devreg_freshness_check(krb5_context ctx, const struct devreg_realm *dr,
+                       krb5_const_principal client, const krb5_data *token)
+{
+    struct ks_freshness_plain *fp = NULL;
+    const unsigned char *p = (const unsigned char *)token->data;
+    krb5_keyblock key;
+    krb5_enc_data enc;
+    krb5_data plain;
+    krb5_timestamp now;
+    krb5_kvno kvno;
+    krb5_enctype enctype;
+    char *name = NULL;
+    krb5_error_code ret;
+
+    memset(&key, 0, sizeof(key));
+    memset(&plain, 0, sizeof(plain));
+    if (token->length <= 8)
+        return KRB5KDC_ERR_PREAUTH_FAILED;
+    kvno = ((krb5_kvno)p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3];
+    enctype = (krb5_enctype)(((uint32_t)p[4] << 24) | (p[5] << 16) |
+                             (p[6] << 8) | p[7]);
+    if (kvno == 0)
+        return KRB5KDC_ERR_PREAUTH_FAILED;
+    ret = krbtgt_key(ctx, dr, kvno, enctype, &key, NULL);
+    if (ret) {
+        ret = KRB5KDC_ERR_PREAUTH_EXPIRED;
+        goto cleanup;
+    }
+    memset(&enc, 0, sizeof(enc));
+    enc.enctype = enctype;
+    enc.kvno = kvno;
+    enc.ciphertext.data = (char *)p + 8;
+    enc.ciphertext.length = token->length - 8;
+    plain.length = enc.ciphertext.length;
+    plain.data = malloc(plain.length);
+    if (plain.data == NULL) {
+        ret = ENOMEM;
+        goto cleanup;
+    }
+    ret = krb5_c_decrypt(ctx, &key, KS_KEYUSAGE_FRESHNESS, NULL, &enc,
+                         &plain);
+    if (ret) {
+        ret = KRB5KDC_ERR_PREAUTH_FAILED;
+        goto cleanup;
+    }
+    ret = ks_freshness_plain_decode((unsigned char *)plain.data, plain.length,
+                                    &fp);
+    if (ret) {
+        ret = KRB5KDC_ERR_PREAUTH_FAILED;
+        goto cleanup;
+    }
+    ret = krb5_unparse_name(ctx, client, &name);
+    if (ret)
+        goto cleanup;
+    if (strcmp(name, fp->client) != 0) {
+        ret = KRB5KDC_ERR_PREAUTH_FAILED;
+        goto cleanup;
+    }
+    ret = krb5_timeofday(ctx, &now);
+    if (ret)
+        goto cleanup;
+    if (labs((long)fp->kdc_time - (long)now) > dr->clockskew)
+        ret = KRB5KDC_ERR_PREAUTH_EXPIRED;
+
+cleanup:
+    if (plain.data != NULL)
+        ks_zfree(plain.data, plain.length);
+    krb5_free_keyblock_contents(ctx, &key);
+    krb5_free_unparsed_name(ctx, name);
+    ks_freshness_plain_free(fp);
+    return ret;
+}
