@@ -15,6 +15,7 @@
 #include <krb5/clpreauth_plugin.h>
 
 #include "devreg_login.h"
+#include "devreg_register.h"
 #include "ks_asn1.h"
 #include "ks_iana.h"
 
@@ -25,6 +26,7 @@ struct devreg_client {
     char *anchor;               /* devreg_anchor */
     char *ticket_ccache;        /* devreg_ticket */
     krb5_boolean anonymous;     /* devreg_anonymous */
+    struct devreg_client_reg *pending;  /* registration awaiting a reply */
 };
 
 static krb5_error_code
@@ -47,6 +49,7 @@ cl_fini(krb5_context ctx, krb5_clpreauth_moddata moddata)
     free(dc->identity);
     free(dc->anchor);
     free(dc->ticket_ccache);
+    devreg_client_reg_free(dc->pending);
     free(dc);
 }
 
@@ -157,6 +160,66 @@ cleanup:
     return ret;
 }
 
+/* Answer the KDC's challenge with a registration request. */
+static krb5_error_code
+process_register(krb5_context ctx, struct devreg_client *dc,
+                 krb5_clpreauth_modreq modreq, krb5_clpreauth_callbacks cb,
+                 krb5_clpreauth_rock rock,
+                 const struct ks_devreg_challenge *ch,
+                 krb5_data *encoded_request_body, krb5_pa_data ***pa_out)
+{
+    struct ks_devreg_message msg;
+    struct devreg_client_reg *cr = NULL;
+    krb5_error_code ret;
+
+    ret = devreg_register_make(ctx, dc->anonymous ? NULL : dc->identity, ch,
+                               encoded_request_body, &msg, &cr);
+    if (ret)
+        return ret;
+    ret = make_pa_out(&msg, pa_out);
+    free(msg.u.reg.auth_pack.data);
+    if (ret) {
+        devreg_client_reg_free(cr);
+        return ret;
+    }
+    /* Keep the ephemeral key for the reply. */
+    devreg_client_reg_free(dc->pending);
+    dc->pending = cr;
+    if (cb->vers >= 3)
+        cb->disable_fallback(ctx, rock);
+    return 0;
+}
+
+/* Check the KDC's registration reply and set the reply key. */
+static krb5_error_code
+process_reply(krb5_context ctx, struct devreg_client *dc,
+              struct devreg_client_reg *unused, krb5_clpreauth_callbacks cb,
+              krb5_clpreauth_rock rock, krb5_kdc_req *request,
+              krb5_data *encoded_request_body, krb5_pa_data *pa,
+              const struct ks_devreg_reply *reply)
+{
+    krb5_keyblock key;
+    krb5_data reply_der;
+    krb5_error_code ret;
+
+    if (dc->pending == NULL)
+        return KRB5_PREAUTH_FAILED;
+    reply_der.magic = KV5M_DATA;
+    reply_der.data = (char *)pa->contents;
+    reply_der.length = pa->length;
+    ret = devreg_register_finish(ctx, dc->pending, dc->anchor, reply,
+                                 &reply_der, request->client,
+                                 request->server, cb->get_etype(ctx, rock),
+                                 encoded_request_body, &key);
+    devreg_client_reg_free(dc->pending);
+    dc->pending = NULL;
+    if (ret)
+        return ret;
+    ret = cb->set_as_key(ctx, rock, &key);
+    krb5_free_keyblock_contents(ctx, &key);
+    return ret;
+}
+
 static krb5_error_code
 cl_process(krb5_context ctx, krb5_clpreauth_moddata moddata,
            krb5_clpreauth_modreq modreq, krb5_get_init_creds_opt *opt,
@@ -180,22 +243,31 @@ cl_process(krb5_context ctx, krb5_clpreauth_moddata moddata,
             return ret;
         }
     }
+    if (msg != NULL && msg->type == KS_DEVREG_MSG_REPLY) {
+        ret = process_reply(ctx, dc, (struct devreg_client_reg *)modreq, cb,
+                            rock, request, encoded_request_body, pa_data,
+                            &msg->u.reply);
+        ks_devreg_message_free(msg);
+        return ret;
+    }
     if (msg != NULL && msg->type != KS_DEVREG_MSG_CHALLENGE) {
-        /* A registration reply: not supported by this client yet. */
         ks_devreg_message_free(msg);
         return KRB5_PREAUTH_FAILED;
     }
-    ks_devreg_message_free(msg);
 
-    if (dc->ticket_ccache != NULL)
+    if (dc->ticket_ccache != NULL) {
+        ks_devreg_message_free(msg);
         return process_login(ctx, dc, cb, rock, request, encoded_request_body,
                              pa_data_out);
-    if (dc->identity != NULL || dc->anonymous) {
-        krb5_set_error_message(ctx, KRB5_PREAUTH_FAILED, "devreg: "
-                               "registration is not supported by this "
-                               "client yet");
-        return KRB5_PREAUTH_FAILED;
     }
+    if ((dc->identity != NULL || dc->anonymous) && msg != NULL) {
+        ret = process_register(ctx, dc, modreq, cb, rock,
+                               &msg->u.challenge, encoded_request_body,
+                               pa_data_out);
+        ks_devreg_message_free(msg);
+        return ret;
+    }
+    ks_devreg_message_free(msg);
     /* Not asked to use devreg. */
     return KRB5_PREAUTH_FAILED;
 }

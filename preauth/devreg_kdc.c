@@ -19,6 +19,7 @@
 
 #include "devreg_login.h"
 #include "devreg_realm.h"
+#include "devreg_register.h"
 #include "ks_asn1.h"
 #include "ks_iana.h"
 #include "ks_store.h"
@@ -189,6 +190,8 @@ kdc_verify(krb5_context ctx, krb5_data *req_pkt, krb5_kdc_req *request,
     struct devreg_realm *dr;
     struct ks_devreg_message *msg = NULL;
     krb5_principal client = cb->client_name(ctx, rock);
+    krb5_pa_data *reply = NULL;
+    int32_t devreg_code = 0;
     krb5_error_code ret;
 
     dr = devreg_realm_find(realms, client);
@@ -209,9 +212,9 @@ kdc_verify(krb5_context ctx, krb5_data *req_pkt, krb5_kdc_req *request,
                            cb, rock);
         break;
     case KS_DEVREG_MSG_REGISTER:
-        ret = KRB5KDC_ERR_PREAUTH_FAILED;
-        krb5_set_error_message(ctx, ret, "devreg: registration is not "
-                               "supported by this KDC yet");
+        ret = devreg_register_verify(ctx, dr, request, enc_tkt_reply,
+                                     &msg->u.reg, cb, rock, &reply,
+                                     &devreg_code);
         break;
     default:
         ret = KRB5KDC_ERR_PREAUTH_FAILED;
@@ -222,7 +225,47 @@ kdc_verify(krb5_context ctx, krb5_data *req_pkt, krb5_kdc_req *request,
 
 done:
     ks_devreg_message_free(msg);
-    (*respond)(arg, ret, NULL, NULL, NULL);
+    /* The reply padata of a registration travels to return_padata as the
+     * request's module data. */
+    (*respond)(arg, ret, (krb5_kdcpreauth_modreq)reply, NULL, NULL);
+}
+
+/* Return the DevregReply of a registration. */
+static krb5_error_code
+kdc_return(krb5_context ctx, krb5_pa_data *padata, krb5_data *req_pkt,
+           krb5_kdc_req *request, krb5_kdc_rep *reply,
+           krb5_keyblock *encrypting_key, krb5_pa_data **send_pa_out,
+           krb5_kdcpreauth_callbacks cb, krb5_kdcpreauth_rock rock,
+           krb5_kdcpreauth_moddata moddata, krb5_kdcpreauth_modreq modreq)
+{
+    krb5_pa_data *pa = (krb5_pa_data *)modreq, *copy;
+
+    if (pa == NULL)
+        return 0;
+    copy = calloc(1, sizeof(*copy));
+    if (copy == NULL)
+        return ENOMEM;
+    *copy = *pa;
+    copy->contents = malloc(pa->length);
+    if (copy->contents == NULL) {
+        free(copy);
+        return ENOMEM;
+    }
+    memcpy(copy->contents, pa->contents, pa->length);
+    *send_pa_out = copy;
+    return 0;
+}
+
+static void
+kdc_free_modreq(krb5_context ctx, krb5_kdcpreauth_moddata moddata,
+                krb5_kdcpreauth_modreq modreq)
+{
+    krb5_pa_data *pa = (krb5_pa_data *)modreq;
+
+    if (pa != NULL) {
+        free(pa->contents);
+        free(pa);
+    }
 }
 
 krb5_error_code
@@ -245,5 +288,7 @@ kdcpreauth_devreg_initvt(krb5_context ctx, int maj_ver, int min_ver,
     vt->flags = kdc_flags;
     vt->edata = kdc_edata;
     vt->verify = kdc_verify;
+    vt->return_padata = kdc_return;
+    vt->free_modreq = kdc_free_modreq;
     return 0;
 }

@@ -8,6 +8,7 @@
 
 #include "devreg_realm.h"
 #include "ks_asn1.h"
+#include "ks_cms.h"
 #include "ks_config.h"
 #include "ks_iana.h"
 #include "ks_names.h"
@@ -82,6 +83,21 @@ load_realm(krb5_context ctx, profile_t profile, const char *realm,
         ret = ENOMEM;
         goto cleanup;
     }
+    s = realm_string(profile, realm, "devreg_identity");
+    if (s != NULL) {
+        ret = ks_identity_load(ctx, s, &dr->kdc_key, &dr->kdc_cert,
+                               &dr->kdc_chain);
+        free(s);
+        if (ret)
+            goto cleanup;
+    }
+    s = realm_string(profile, realm, "devreg_manufacturer_anchors");
+    if (s != NULL) {
+        ret = ks_anchors_load(ctx, s, &dr->mfr_anchors);
+        free(s);
+        if (ret)
+            goto cleanup;
+    }
     s = realm_string(profile, realm, "devreg_allow_anonymous");
     dr->allow_anonymous = s != NULL &&
         (strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0 ||
@@ -111,6 +127,11 @@ free_realm(krb5_context ctx, struct devreg_realm *dr)
     krb5_free_principal(ctx, dr->krbtgt_princ);
     krb5_free_unparsed_name(ctx, dr->devreg_name);
     ks_store_close(dr->store);
+    EVP_PKEY_free(dr->kdc_key);
+    X509_free(dr->kdc_cert);
+    if (dr->kdc_chain != NULL)
+        sk_X509_pop_free(dr->kdc_chain, X509_free);
+    X509_STORE_free(dr->mfr_anchors);
 }
 
 void

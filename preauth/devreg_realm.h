@@ -22,6 +22,9 @@
 #include <krb5/krb5.h>
 #include <kdb.h>
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 #include "ks_store.h"
 
 #define DEVREG_DEFAULT_STATE_DIR "/var/lib/krb5kdc/devreg"
@@ -37,6 +40,13 @@ struct devreg_realm {
     krb5_deltat clockskew;
     krb5_boolean allow_anonymous;
     struct ks_store *store;         /* opened on first use */
+    /* Registration: the registration service identity (devreg_identity)
+     * and the manufacturer anchors (devreg_manufacturer_anchors); NULL
+     * when not configured. */
+    EVP_PKEY *kdc_key;
+    X509 *kdc_cert;
+    STACK_OF(X509) *kdc_chain;
+    X509_STORE *mfr_anchors;
 };
 
 struct devreg_realms {
