@@ -15,6 +15,7 @@
 #include <krb5/clpreauth_plugin.h>
 
 #include "devreg_login.h"
+#include "devreg_padata.h"
 #include "devreg_register.h"
 #include "ks_asn1.h"
 #include "ks_iana.h"
@@ -98,26 +99,18 @@ cl_gic_opts(krb5_context ctx, krb5_clpreauth_moddata moddata,
 static krb5_error_code
 make_pa_out(const struct ks_devreg_message *msg, krb5_pa_data ***pa_out)
 {
-    krb5_pa_data **list = NULL, *pa = NULL;
-    unsigned char *der = NULL;
-    size_t len = 0;
+    krb5_pa_data **list, *pa = NULL;
     krb5_error_code ret;
 
-    ret = ks_devreg_message_encode(msg, &der, &len);
+    ret = devreg_message_padata(msg, &pa);
     if (ret)
         return ret;
     list = calloc(2, sizeof(*list));
-    pa = calloc(1, sizeof(*pa));
-    if (list == NULL || pa == NULL) {
-        free(list);
+    if (list == NULL) {
+        free(pa->contents);
         free(pa);
-        free(der);
         return ENOMEM;
     }
-    pa->magic = KV5M_PA_DATA;
-    pa->pa_type = KS_PA_DEVREG;
-    pa->contents = der;
-    pa->length = len;
     list[0] = pa;
     *pa_out = list;
     return 0;

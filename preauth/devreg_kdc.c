@@ -18,6 +18,7 @@
 #include <kdb.h>
 
 #include "devreg_login.h"
+#include "devreg_padata.h"
 #include "devreg_realm.h"
 #include "devreg_register.h"
 #include "ks_asn1.h"
@@ -52,32 +53,6 @@ kdc_flags(krb5_context ctx, krb5_preauthtype pa_type)
     return PA_SUFFICIENT | PA_REPLACES_KEY;
 }
 
-/* Encode msg as a padata element. */
-static krb5_error_code
-make_padata(const struct ks_devreg_message *msg, krb5_pa_data **pa_out)
-{
-    krb5_pa_data *pa;
-    unsigned char *der = NULL;
-    size_t len = 0;
-    krb5_error_code ret;
-
-    *pa_out = NULL;
-    ret = ks_devreg_message_encode(msg, &der, &len);
-    if (ret)
-        return ret;
-    pa = calloc(1, sizeof(*pa));
-    if (pa == NULL) {
-        free(der);
-        return ENOMEM;
-    }
-    pa->magic = KV5M_PA_DATA;
-    pa->pa_type = KS_PA_DEVREG;
-    pa->contents = der;
-    pa->length = len;
-    *pa_out = pa;
-    return 0;
-}
-
 /* Offer devreg (with a freshness token) to device clients only. */
 static void
 kdc_edata(krb5_context ctx, krb5_kdc_req *request,
@@ -105,7 +80,7 @@ kdc_edata(krb5_context ctx, krb5_kdc_req *request,
         msg.u.challenge.groups = (int32_t *)devreg_groups;
         msg.u.challenge.ngroups = devreg_ngroups;
         msg.u.challenge.anonymous_ok = dr->allow_anonymous;
-        ret = make_padata(&msg, &pa);
+        ret = devreg_message_padata(&msg, &pa);
     }
     krb5_free_data_contents(ctx, &msg.u.challenge.freshness_token);
     (*respond)(arg, ret, pa);

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <openssl/evp.h>
 
+#include "devreg_padata.h"
 #include "devreg_register.h"
 #include "ks_cms.h"
 #include "ks_config.h"
@@ -248,16 +249,9 @@ devreg_register_verify(krb5_context ctx, struct devreg_realm *dr,
     devreg_set_registration_times(dr, request, enc_tkt_reply);
     enc_tkt_reply->flags |= TKT_FLG_PRE_AUTH;
 
-    pa = calloc(1, sizeof(*pa));
-    if (pa == NULL) {
-        ret = ENOMEM;
+    ret = devreg_message_padata(&rmsg, &pa);
+    if (ret)
         goto cleanup;
-    }
-    pa->magic = KV5M_PA_DATA;
-    pa->pa_type = KS_PA_DEVREG;
-    pa->contents = reply_der;
-    pa->length = reply_len;
-    reply_der = NULL;
     *reply_out = pa;
 
 cleanup:
