@@ -54,6 +54,39 @@ cl_fini(krb5_context ctx, krb5_clpreauth_moddata moddata)
     free(dc);
 }
 
+/*
+ * Per-request state: the KDC's reason for a refusal.  libkrb5 1.20 clears
+ * the context's error message after a clpreauth tryagain fails (it then
+ * looks for another mechanism), so the message is set again when the
+ * request ends (request_fini runs before krb5_get_init_creds returns).
+ */
+struct devreg_req {
+    krb5_error_code refusal_code;
+    char *refusal_msg;
+};
+
+static void
+cl_request_init(krb5_context ctx, krb5_clpreauth_moddata moddata,
+                krb5_clpreauth_modreq *modreq_out)
+{
+    *modreq_out = (krb5_clpreauth_modreq)calloc(1, sizeof(struct devreg_req));
+}
+
+static void
+cl_request_fini(krb5_context ctx, krb5_clpreauth_moddata moddata,
+                krb5_clpreauth_modreq modreq)
+{
+    struct devreg_req *req = (struct devreg_req *)modreq;
+
+    if (req == NULL)
+        return;
+    if (req->refusal_msg != NULL)
+        krb5_set_error_message(ctx, req->refusal_code, "%s",
+                               req->refusal_msg);
+    free(req->refusal_msg);
+    free(req);
+}
+
 static int
 cl_flags(krb5_context ctx, krb5_preauthtype pa_type)
 {
@@ -165,6 +198,13 @@ process_register(krb5_context ctx, struct devreg_client *dc,
     struct devreg_client_reg *cr = NULL;
     krb5_error_code ret;
 
+    /* Without an anchor the reply could not be verified: don't ask. */
+    if (dc->anchor == NULL) {
+        krb5_set_error_message(ctx, KRB5_PREAUTH_FAILED, "devreg: give the "
+                               "registration service's trust anchor with -X "
+                               "devreg_anchor=FILE:ca.pem");
+        return KRB5_PREAUTH_FAILED;
+    }
     ret = devreg_register_make(ctx, dc->anonymous ? NULL : dc->identity, ch,
                                encoded_request_body, &msg, &cr);
     if (ret)
@@ -213,6 +253,28 @@ process_reply(krb5_context ctx, struct devreg_client *dc,
     return ret;
 }
 
+/*
+ * We refuse the KDC's registration reply (code, with a message).  libkrb5
+ * ignores a module's failure on reply padata and, lacking a reply key,
+ * asks the prompter for a password: with no terminal (a device, kregister,
+ * kinit </dev/null) that fails with KRB5_LIBOS_CANTREADPWD, the code
+ * krb5_get_init_creds_password returns.  Give that code our message when
+ * the request ends, so that the caller reports why.
+ */
+static void
+refuse_reply(krb5_context ctx, struct devreg_req *req, krb5_error_code code)
+{
+    const char *msg;
+
+    if (req == NULL)
+        return;
+    msg = krb5_get_error_message(ctx, code);
+    free(req->refusal_msg);
+    req->refusal_msg = strdup(msg);
+    req->refusal_code = KRB5_LIBOS_CANTREADPWD;
+    krb5_free_error_message(ctx, msg);
+}
+
 static krb5_error_code
 cl_process(krb5_context ctx, krb5_clpreauth_moddata moddata,
            krb5_clpreauth_modreq modreq, krb5_get_init_creds_opt *opt,
@@ -237,10 +299,11 @@ cl_process(krb5_context ctx, krb5_clpreauth_moddata moddata,
         }
     }
     if (msg != NULL && msg->type == KS_DEVREG_MSG_REPLY) {
-        ret = process_reply(ctx, dc, (struct devreg_client_reg *)modreq, cb,
-                            rock, request, encoded_request_body, pa_data,
-                            &msg->u.reply);
+        ret = process_reply(ctx, dc, NULL, cb, rock, request,
+                            encoded_request_body, pa_data, &msg->u.reply);
         ks_devreg_message_free(msg);
+        if (ret)
+            refuse_reply(ctx, (struct devreg_req *)modreq, ret);
         return ret;
     }
     if (msg != NULL && msg->type != KS_DEVREG_MSG_CHALLENGE) {
@@ -265,6 +328,88 @@ cl_process(krb5_context ctx, krb5_clpreauth_moddata moddata,
     return KRB5_PREAUTH_FAILED;
 }
 
+/* Format the KDC's reason for a refusal into req (for request_fini) and
+ * set it as the message of code.  Return 0 on allocation failure. */
+static int
+keep_refusal(krb5_context ctx, struct devreg_req *req, krb5_error_code code,
+             struct ks_devreg_message *msg, const char *name)
+{
+    char *text = msg->u.error.text, *p, *out = NULL;
+    int n;
+
+    if (text != NULL) {
+        /* The KDC's words; keep control characters off the terminal. */
+        for (p = text; *p != '\0'; p++) {
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
+        }
+        n = asprintf(&out, "KDC refused: %s%s%s%s", text, name ? " [" : "",
+                     name ? name : "", name ? "]" : "");
+    } else {
+        n = asprintf(&out, "KDC refused the devreg request (cause %d%s%s)",
+                     (int)msg->u.error.code, name ? ": " : "",
+                     name ? name : "");
+    }
+    if (n < 0)
+        return 0;
+    krb5_set_error_message(ctx, code, "%s", out);
+    if (req != NULL) {
+        free(req->refusal_msg);
+        req->refusal_msg = out;
+        req->refusal_code = code;
+    } else {
+        free(out);
+    }
+    return 1;
+}
+
+/*
+ * The KDC refused our request: if it said why (a DevregError in the
+ * error's e-data, see devreg_padata.h), make that the message of the
+ * error kinit reports.  There is nothing to try again with.
+ */
+static krb5_error_code
+cl_tryagain(krb5_context ctx, krb5_clpreauth_moddata moddata,
+            krb5_clpreauth_modreq modreq, krb5_get_init_creds_opt *opt,
+            krb5_clpreauth_callbacks cb, krb5_clpreauth_rock rock,
+            krb5_kdc_req *request, krb5_data *encoded_request_body,
+            krb5_data *encoded_previous_request, krb5_preauthtype pa_type,
+            krb5_error *error, krb5_pa_data **error_padata,
+            krb5_prompter_fct prompter, void *prompter_data,
+            krb5_pa_data ***pa_data_out)
+{
+    struct devreg_client *dc = (struct devreg_client *)moddata;
+    struct ks_devreg_message *msg = NULL;
+    krb5_error_code code;
+    const char *name;
+    size_t i;
+
+    *pa_data_out = NULL;
+    devreg_client_reg_free(dc->pending);
+    dc->pending = NULL;
+    code = (error != NULL) ? (krb5_error_code)error->error +
+        ERROR_TABLE_BASE_krb5 : KRB5_PREAUTH_FAILED;
+    for (i = 0; error_padata != NULL && error_padata[i] != NULL; i++) {
+        if (error_padata[i]->pa_type == KS_PA_DEVREG)
+            break;
+    }
+    if (error_padata == NULL || error_padata[i] == NULL)
+        return code;
+    if (ks_devreg_message_decode(error_padata[i]->contents,
+                                 error_padata[i]->length, &msg) != 0 ||
+        msg->type != KS_DEVREG_MSG_ERROR) {
+        ks_devreg_message_free(msg);
+        return code;
+    }
+    name = devreg_cause_name(msg->u.error.code);
+    if (!keep_refusal(ctx, (struct devreg_req *)modreq, code, msg, name)) {
+        ks_devreg_message_free(msg);
+        return ENOMEM;
+    }
+    ks_devreg_message_free(msg);
+    return code;
+}
+
 krb5_error_code
 clpreauth_devreg_initvt(krb5_context ctx, int maj_ver, int min_ver,
                         krb5_plugin_vtable vtable);
@@ -285,5 +430,8 @@ clpreauth_devreg_initvt(krb5_context ctx, int maj_ver, int min_ver,
     vt->flags = cl_flags;
     vt->gic_opts = cl_gic_opts;
     vt->process = cl_process;
+    vt->tryagain = cl_tryagain;
+    vt->request_init = cl_request_init;
+    vt->request_fini = cl_request_fini;
     return 0;
 }

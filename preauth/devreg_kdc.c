@@ -87,11 +87,52 @@ kdc_edata(krb5_context ctx, krb5_kdc_req *request,
 }
 
 /* Check a login request; on success fill the reply key and indicators. */
+/* The devreg cause of a login refused with code (from devreg_login_verify
+ * or the replay check). */
+static int32_t
+login_cause(krb5_error_code code)
+{
+    switch (code) {
+    case KRB5KRB_AP_ERR_TKT_EXPIRED:
+        return KS_DEVREG_E_TICKET_EXPIRED;
+    case KRB5KRB_AP_ERR_BAD_INTEGRITY:
+        return KS_DEVREG_E_TICKET_INVALID;
+    case KRB5KDC_ERR_CLIENT_NAME_MISMATCH:
+        return KS_DEVREG_E_TICKET_WRONG_CLIENT;
+    case KRB5KRB_AP_ERR_SKEW:
+    case KRB5KRB_AP_ERR_TKT_NYV:
+        return KS_DEVREG_E_CLOCK_SKEW;
+    case KRB5KRB_AP_ERR_MODIFIED:
+        return KS_DEVREG_E_BAD_BINDING;
+    case KRB5KRB_AP_ERR_REPEAT:
+        return KS_DEVREG_E_REPLAY;
+    case KRB5KRB_AP_ERR_BADVERSION:
+    case KRB5KRB_AP_ERR_MSG_TYPE:
+    case KRB5KRB_AP_ERR_BADMATCH:
+    case KRB5KRB_AP_ERR_NOT_US:
+    case KRB5KRB_AP_WRONG_PRINC:
+    case KRB5_BADMSGTYPE:
+    case ASN1_BAD_ID:
+    case ASN1_MISSING_FIELD:
+    case ASN1_BAD_LENGTH:
+    case ASN1_BAD_FORMAT:
+    case ASN1_OVERRUN:
+    case ASN1_PARSE_ERROR:
+    case ASN1_BAD_TIMEFORMAT:
+    case ASN1_MISPLACED_FIELD:
+    case ASN1_BAD_GMTIME:
+        return KS_DEVREG_E_MALFORMED;
+    default:
+        return 0;
+    }
+}
+
 static krb5_error_code
 verify_login(krb5_context ctx, struct devreg_realm *dr, krb5_kdc_req *request,
              krb5_enc_tkt_part *enc_tkt_reply,
              const struct ks_devreg_login *login,
-             krb5_kdcpreauth_callbacks cb, krb5_kdcpreauth_rock rock)
+             krb5_kdcpreauth_callbacks cb, krb5_kdcpreauth_rock rock,
+             int32_t *devreg_code_out)
 {
     struct devreg_login_result res;
     krb5_db_entry *devreg_entry = NULL;
@@ -111,8 +152,10 @@ verify_login(krb5_context ctx, struct devreg_realm *dr, krb5_kdc_req *request,
     }
     ret = devreg_login_verify(ctx, devreg_entry, client, req_body,
                               &login->ap_req, &res);
-    if (ret)
+    if (ret) {
+        *devreg_code_out = login_cause(ret);
         goto cleanup;
+    }
     ret = krb5_timeofday(ctx, &now);
     if (ret)
         goto cleanup;
@@ -124,9 +167,11 @@ verify_login(krb5_context ctx, struct devreg_realm *dr, krb5_kdc_req *request,
                                            (time_t)res.auth_ctime +
                                            dr->clockskew + 1, now);
     if (ret) {
-        if (ret == KRB5KRB_AP_ERR_REPEAT)
+        if (ret == KRB5KRB_AP_ERR_REPEAT) {
+            *devreg_code_out = KS_DEVREG_E_REPLAY;
             krb5_set_error_message(ctx, ret, "devreg: replayed login "
                                    "request");
+        }
         goto cleanup;
     }
     for (i = 0; res.indicators != NULL && res.indicators[i] != NULL; i++) {
@@ -154,6 +199,35 @@ cleanup:
     return ret;
 }
 
+static void kdc_free_modreq(krb5_context ctx, krb5_kdcpreauth_moddata moddata,
+                            krb5_kdcpreauth_modreq modreq);
+
+/*
+ * Turn the refusal *code with devreg cause into what the client sees: a
+ * code MIT's KDC passes through (devreg_wire_code) carrying the same
+ * message (the KDC logs the message of the code it is given), and the
+ * cause with that message as e-data for the client module.
+ */
+static void
+refuse(krb5_context ctx, krb5_error_code *code, int32_t cause,
+       krb5_pa_data ***e_data_out)
+{
+    const char *msg = krb5_get_error_message(ctx, *code);
+    krb5_error_code wire = devreg_wire_code(cause);
+    char *text = strdup(msg);
+
+    krb5_free_error_message(ctx, msg);
+    if (text == NULL) {
+        *code = ENOMEM;
+        return;
+    }
+    if (devreg_error_edata(cause, text, e_data_out) != 0)
+        *e_data_out = NULL;
+    *code = wire;
+    krb5_set_error_message(ctx, wire, "%s", text);
+    free(text);
+}
+
 static void
 kdc_verify(krb5_context ctx, krb5_data *req_pkt, krb5_kdc_req *request,
            krb5_enc_tkt_part *enc_tkt_reply, krb5_pa_data *pa,
@@ -165,7 +239,7 @@ kdc_verify(krb5_context ctx, krb5_data *req_pkt, krb5_kdc_req *request,
     struct devreg_realm *dr;
     struct ks_devreg_message *msg = NULL;
     krb5_principal client = cb->client_name(ctx, rock);
-    krb5_pa_data *reply = NULL;
+    krb5_pa_data *reply = NULL, **e_data = NULL;
     int32_t devreg_code = 0;
     krb5_error_code ret;
 
@@ -176,15 +250,15 @@ kdc_verify(krb5_context ctx, krb5_data *req_pkt, krb5_kdc_req *request,
     }
     ret = ks_devreg_message_decode(pa->contents, pa->length, &msg);
     if (ret) {
-        krb5_set_error_message(ctx, KRB5KDC_ERR_PREAUTH_FAILED, "devreg: "
-                               "malformed devreg padata");
         ret = KRB5KDC_ERR_PREAUTH_FAILED;
+        devreg_code = KS_DEVREG_E_MALFORMED;
+        krb5_set_error_message(ctx, ret, "devreg: malformed devreg padata");
         goto done;
     }
     switch (msg->type) {
     case KS_DEVREG_MSG_LOGIN:
         ret = verify_login(ctx, dr, request, enc_tkt_reply, &msg->u.login,
-                           cb, rock);
+                           cb, rock, &devreg_code);
         break;
     case KS_DEVREG_MSG_REGISTER:
         ret = devreg_register_verify(ctx, dr, request, enc_tkt_reply,
@@ -193,6 +267,7 @@ kdc_verify(krb5_context ctx, krb5_data *req_pkt, krb5_kdc_req *request,
         break;
     default:
         ret = KRB5KDC_ERR_PREAUTH_FAILED;
+        devreg_code = KS_DEVREG_E_MALFORMED;
         krb5_set_error_message(ctx, ret, "devreg: unexpected message type "
                                "from a client");
         break;
@@ -200,9 +275,14 @@ kdc_verify(krb5_context ctx, krb5_data *req_pkt, krb5_kdc_req *request,
 
 done:
     ks_devreg_message_free(msg);
+    if (ret != 0 && devreg_code != 0) {
+        refuse(ctx, &ret, devreg_code, &e_data);
+        kdc_free_modreq(ctx, moddata, (krb5_kdcpreauth_modreq)reply);
+        reply = NULL;
+    }
     /* The reply padata of a registration travels to return_padata as the
      * request's module data. */
-    (*respond)(arg, ret, (krb5_kdcpreauth_modreq)reply, NULL, NULL);
+    (*respond)(arg, ret, (krb5_kdcpreauth_modreq)reply, e_data, NULL);
 }
 
 /* Return the DevregReply of a registration. */

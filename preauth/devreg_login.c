@@ -180,19 +180,37 @@ devreg_login_verify(krb5_context ctx, krb5_db_entry *devreg_entry,
             krb5_set_error_message(ctx, ret, "devreg: the registration "
                                    "ticket has expired");
         else if (ret == KRB5KRB_AP_ERR_BAD_INTEGRITY ||
-                 ret == KRB5KRB_AP_ERR_BADKEYVER || ret == KRB5_KT_NOTFOUND)
+                 ret == KRB5KRB_AP_ERR_BADKEYVER ||
+                 ret == KRB5_KT_NOTFOUND || ret == KRB5_KT_KVNONOTFOUND) {
             ret = KRB5KRB_AP_ERR_BAD_INTEGRITY;
+            krb5_set_error_message(ctx, ret, "devreg: the registration "
+                                   "ticket does not decrypt with a key of "
+                                   "the registration service (tampered, "
+                                   "or not issued by this realm)");
+        } else if (ret == KRB5KRB_AP_ERR_TKT_NYV) {
+            krb5_set_error_message(ctx, ret, "devreg: the registration "
+                                   "ticket is not valid yet (check the "
+                                   "clocks)");
+        }
         goto cleanup;
     }
     tkt = ticket->enc_part2;
     if (tkt == NULL || tkt->session == NULL || tkt->client == NULL) {
         ret = KRB5KRB_AP_ERR_BAD_INTEGRITY;
+        krb5_set_error_message(ctx, ret, "devreg: the registration ticket "
+                               "is incomplete");
         goto cleanup;
     }
     if (!krb5_principal_compare(ctx, tkt->client, client)) {
+        char *owner = NULL;
+
         ret = KRB5KDC_ERR_CLIENT_NAME_MISMATCH;
+        if (krb5_unparse_name(ctx, tkt->client, &owner) != 0)
+            owner = NULL;
         krb5_set_error_message(ctx, ret, "devreg: the registration ticket "
-                               "belongs to another device");
+                               "belongs to %s, not to the client of the "
+                               "request", owner ? owner : "another device");
+        krb5_free_unparsed_name(ctx, owner);
         goto cleanup;
     }
     ret = krb5_auth_con_getauthenticator(ctx, ac, &auth);
@@ -204,6 +222,10 @@ devreg_login_verify(krb5_context ctx, krb5_db_entry *devreg_entry,
     skew = ks_config_clockskew(ctx);
     if (labs((long)auth->ctime - (long)now) > skew) {
         ret = KRB5KRB_AP_ERR_SKEW;
+        krb5_set_error_message(ctx, ret, "devreg: the login authenticator's "
+                               "time is %ld s away from the KDC's (clock "
+                               "skew allowed: %ld s)",
+                               (long)auth->ctime - (long)now, (long)skew);
         goto cleanup;
     }
     if (auth->checksum == NULL) {

@@ -171,6 +171,10 @@ devreg_register_verify(krb5_context ctx, struct devreg_realm *dr,
     if (ret)
         REFUSE(KRB5KDC_ERR_PREAUTH_FAILED, KS_DEVREG_E_MALFORMED,
                "devreg: malformed registration request");
+    if (ap->freshness_token.length == 0)
+        REFUSE(KRB5KDC_ERR_PREAUTH_FAILED, KS_DEVREG_E_FRESHNESS_MISSING,
+               "devreg: the registration request carries no freshness "
+               "token");
     ret = devreg_freshness_check(ctx, dr, client, &ap->freshness_token);
     if (ret) {
         *devreg_code_out = (ret == KRB5KDC_ERR_PREAUTH_EXPIRED) ?

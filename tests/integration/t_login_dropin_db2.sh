@@ -76,7 +76,7 @@ if [ -n "$FAKETIME_LIB" ]; then
     KS_PRELOAD=$FAKETIME_LIB kdc_start "$R" ||
         { fail "the KDC did not start two days later"; finish; }
     expect_fail "an expired registration ticket is refused by the KDC" \
-        'Preauthentication failed' \
+        'KDC refused: devreg: the registration ticket has expired \[registration-ticket-expired\]' \
         ks_module_host kinit -X "devreg_ticket=$REG" -c "$TGT" device/d1
     expect_match "the KDC logged why" \
         'devreg\) verify failure: devreg: the registration ticket has expired' \
