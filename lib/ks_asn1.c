@@ -557,7 +557,7 @@ challenge_valid(const struct ks_devreg_challenge *c)
 {
     size_t i;
 
-    if (!octets_valid(&c->freshness_token, 1, KS_DEVREG_MAX_TOKEN))
+    if (!octets_valid(&c->freshness_token, 0, KS_DEVREG_MAX_TOKEN))
         return 0;
     if (c->groups == NULL || c->ngroups < 1 ||
         c->ngroups > KS_DEVREG_MAX_GROUPS)
@@ -598,7 +598,7 @@ error_valid(const struct ks_devreg_error *e)
 static int
 auth_pack_valid(const struct ks_devreg_auth_pack *ap)
 {
-    return octets_valid(&ap->freshness_token, 1, KS_DEVREG_MAX_TOKEN) &&
+    return octets_valid(&ap->freshness_token, 0, KS_DEVREG_MAX_TOKEN) &&
         time_valid(ap->ctime) && public_key_valid(ap->group,
                                                   &ap->client_public);
 }

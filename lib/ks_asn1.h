@@ -53,7 +53,9 @@
 
 /* DevregChallenge: KDC -> client, e-data of PREAUTH_REQUIRED. */
 struct ks_devreg_challenge {
-    krb5_data freshness_token;  /* 1..KS_DEVREG_MAX_TOKEN bytes */
+    krb5_data freshness_token;  /* 0..KS_DEVREG_MAX_TOKEN bytes (a KDC
+                                 * always sends one; a client passes an
+                                 * empty one on and the KDC refuses it) */
     int32_t *groups;            /* 1..KS_DEVREG_MAX_GROUPS ids, each > 0;
                                  * ids this version does not know are
                                  * kept (a client skips them) */
@@ -108,7 +110,9 @@ struct ks_devreg_message {
 
 /* DevregAuthPack: what the device signs (or sends bare, anonymous). */
 struct ks_devreg_auth_pack {
-    krb5_data freshness_token;              /* as in the challenge */
+    krb5_data freshness_token;              /* as in the challenge; empty
+                                             * when the client had none
+                                             * (refused as missing) */
     unsigned char req_body_hash[KS_SHA256_LEN];
     time_t ctime;
     int32_t group;                          /* KS_DEVREG_GROUP_* */

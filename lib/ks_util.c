@@ -38,3 +38,40 @@ ks_hex(const unsigned char *in, size_t len, char *out)
     }
     out[2 * len] = '\0';
 }
+
+void
+ks_cursor_init(struct ks_cursor *c, const void *p, size_t len)
+{
+    c->p = p;
+    c->left = (p == NULL) ? 0 : len;
+}
+
+size_t
+ks_cursor_left(const struct ks_cursor *c)
+{
+    return c->left;
+}
+
+int
+ks_cursor_u32(struct ks_cursor *c, uint32_t *out)
+{
+    if (c->left < 4)
+        return 0;
+    *out = ((uint32_t)c->p[0] << 24) | ((uint32_t)c->p[1] << 16) |
+        ((uint32_t)c->p[2] << 8) | c->p[3];
+    c->p += 4;
+    c->left -= 4;
+    return 1;
+}
+
+const unsigned char *
+ks_cursor_bytes(struct ks_cursor *c, size_t n)
+{
+    const unsigned char *p = c->p;
+
+    if (n > c->left)
+        return NULL;
+    c->p += n;
+    c->left -= n;
+    return p;
+}

@@ -17,4 +17,24 @@ int ks_ct_memcmp(const void *a, const void *b, size_t len);
 /* Lower-case hex of len bytes into out (2 * len + 1 bytes). */
 void ks_hex(const unsigned char *in, size_t len, char *out);
 
+/*
+ * A bounds-checked reader over untrusted bytes: every read checks what is
+ * left first, and a failed read leaves the cursor where it was.
+ */
+struct ks_cursor {
+    const unsigned char *p;
+    size_t left;
+};
+
+void ks_cursor_init(struct ks_cursor *c, const void *p, size_t len);
+
+/* Bytes left to read. */
+size_t ks_cursor_left(const struct ks_cursor *c);
+
+/* Read a big-endian 32-bit value; return 0 if fewer than 4 bytes are left. */
+int ks_cursor_u32(struct ks_cursor *c, uint32_t *out);
+
+/* Take the next n bytes: a pointer to them, or NULL if fewer are left. */
+const unsigned char *ks_cursor_bytes(struct ks_cursor *c, size_t n);
+
 #endif

@@ -8,6 +8,7 @@
 
 #include "devreg_realm.h"
 #include "ks_asn1.h"
+#include "ks_freshness.h"
 #include "ks_cms.h"
 #include "ks_config.h"
 #include "ks_iana.h"
@@ -286,7 +287,7 @@ devreg_freshness_make(krb5_context ctx, const struct devreg_realm *dr,
     krb5_keyblock key;
     krb5_enc_data enc;
     krb5_data plain;
-    unsigned char *der = NULL, *p;
+    unsigned char *der = NULL;
     size_t derlen = 0, enclen;
     krb5_kvno kvno = 0;
     krb5_timestamp now;
@@ -326,18 +327,11 @@ devreg_freshness_make(krb5_context ctx, const struct devreg_realm *dr,
                          &enc);
     if (ret)
         goto cleanup;
-    token_out->data = malloc(8 + enc.ciphertext.length);
-    if (token_out->data == NULL) {
-        ret = ENOMEM;
+    ret = ks_freshness_token_build(kvno, key.enctype,
+                                   (unsigned char *)enc.ciphertext.data,
+                                   enc.ciphertext.length, token_out);
+    if (ret)
         goto cleanup;
-    }
-    p = (unsigned char *)token_out->data;
-    p[0] = kvno >> 24; p[1] = kvno >> 16; p[2] = kvno >> 8; p[3] = kvno;
-    p[4] = (uint32_t)key.enctype >> 24; p[5] = (uint32_t)key.enctype >> 16;
-    p[6] = (uint32_t)key.enctype >> 8; p[7] = (uint32_t)key.enctype;
-    memcpy(p + 8, enc.ciphertext.data, enc.ciphertext.length);
-    token_out->length = 8 + enc.ciphertext.length;
-    token_out->magic = KV5M_DATA;
 
 cleanup:
     free(enc.ciphertext.data);
@@ -352,7 +346,7 @@ devreg_freshness_check(krb5_context ctx, const struct devreg_realm *dr,
                        krb5_const_principal client, const krb5_data *token)
 {
     struct ks_freshness_plain *fp = NULL;
-    const unsigned char *p = (const unsigned char *)token->data;
+    struct ks_freshness_token tok;
     krb5_keyblock key;
     krb5_enc_data enc;
     krb5_data plain;
@@ -364,13 +358,11 @@ devreg_freshness_check(krb5_context ctx, const struct devreg_realm *dr,
 
     memset(&key, 0, sizeof(key));
     memset(&plain, 0, sizeof(plain));
-    if (token->length <= 8)
+    if (ks_freshness_token_parse((const unsigned char *)token->data,
+                                 token->length, &tok) != 0)
         return KRB5KDC_ERR_PREAUTH_FAILED;
-    kvno = ((krb5_kvno)p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3];
-    enctype = (krb5_enctype)(((uint32_t)p[4] << 24) | (p[5] << 16) |
-                             (p[6] << 8) | p[7]);
-    if (kvno == 0)
-        return KRB5KDC_ERR_PREAUTH_FAILED;
+    kvno = tok.kvno;
+    enctype = tok.enctype;
     ret = krbtgt_key(ctx, dr, kvno, enctype, &key, NULL);
     if (ret) {
         ret = KRB5KDC_ERR_PREAUTH_EXPIRED;
@@ -379,8 +371,8 @@ devreg_freshness_check(krb5_context ctx, const struct devreg_realm *dr,
     memset(&enc, 0, sizeof(enc));
     enc.enctype = enctype;
     enc.kvno = kvno;
-    enc.ciphertext.data = (char *)p + 8;
-    enc.ciphertext.length = token->length - 8;
+    enc.ciphertext.data = (char *)tok.ciphertext;
+    enc.ciphertext.length = tok.ciphertext_len;
     plain.length = enc.ciphertext.length;
     plain.data = malloc(plain.length);
     if (plain.data == NULL) {

@@ -26,6 +26,7 @@
 #include <krb5/krb5.h>
 
 #include "ks_asn1.h"
+#include "ks_freshness.h"
 #include "ks_iana.h"
 #include "unit_util.h"
 
@@ -1083,10 +1084,8 @@ START_TEST(test_refuse_bad_versions_and_ranges)
                                   ctx_tag(2, SEQ(1, der_tlv(0x02,
                                       raw("\x00\x80\x00\x00\x00", 5)))),
                                   ANON), ASN1_BAD_FORMAT);
-    /* Empty freshness token, empty auth-pack, empty ap-req. */
-    assert_refused(DEC_MESSAGE,
-                   challenge_with(V1, ctx_tag(1, OCTETS("", 0)), GROUPS,
-                                  ANON), ASN1_BAD_FORMAT);
+    /* Empty auth-pack, empty ap-req.  (An empty freshness token decodes:
+     * the client passes it on and the KDC refuses it as missing.) */
     assert_refused(DEC_MESSAGE,
                    ctx_tag(1, SEQ(3, V1, ctx_tag(1, der_int(1)),
                                   ctx_tag(2, OCTETS("", 0)))),
@@ -1390,9 +1389,12 @@ START_TEST(test_encoders_refuse_invalid)
     ck_assert_int_eq(ks_devreg_message_encode(&m, &der, &len), EINVAL);
     m.u.challenge.groups = NULL;
     ck_assert_int_eq(ks_devreg_message_encode(&m, &der, &len), EINVAL);
+    /* An empty token encodes (the KDC refuses it as missing). */
     sample_message(KS_DEVREG_MSG_CHALLENGE, &m);
     m.u.challenge.freshness_token.length = 0;
-    ck_assert_int_eq(ks_devreg_message_encode(&m, &der, &len), EINVAL);
+    ck_assert_int_eq(ks_devreg_message_encode(&m, &der, &len), 0);
+    free(der);
+    der = NULL;
 
     sample_message(KS_DEVREG_MSG_REGISTER, &m);
     m.u.reg.mode = 3;
@@ -1935,6 +1937,64 @@ START_TEST(test_indicators_real_ticket)
 }
 END_TEST
 
+
+/* Freshness token framing: byte-exact layout, round trip, refusals. */
+START_TEST(test_freshness_token_layout)
+{
+    static const unsigned char ct[] = { 0xde, 0xad, 0xbe, 0xef, 0x01 };
+    static const unsigned char expect[] = {
+        0x00, 0x00, 0x01, 0x02,             /* kvno 258 */
+        0xff, 0xff, 0xff, 0xfe,             /* enctype -2 */
+        0xde, 0xad, 0xbe, 0xef, 0x01
+    };
+    struct ks_freshness_token tok;
+    krb5_data d;
+
+    ck_assert_int_eq(ks_freshness_token_build(258, -2, ct, sizeof(ct), &d),
+                     0);
+    ck_assert_uint_eq(d.length, sizeof(expect));
+    ck_assert(memcmp(d.data, expect, sizeof(expect)) == 0);
+    ck_assert_int_eq(ks_freshness_token_parse((unsigned char *)d.data,
+                                              d.length, &tok), 0);
+    ck_assert_uint_eq(tok.kvno, 258);
+    ck_assert_int_eq(tok.enctype, -2);
+    ck_assert_uint_eq(tok.ciphertext_len, sizeof(ct));
+    ck_assert(tok.ciphertext == (unsigned char *)d.data + 8);
+    free(d.data);
+}
+END_TEST
+
+START_TEST(test_freshness_token_refused)
+{
+    unsigned char buf[8 + KS_FRESHNESS_MAX_CIPHERTEXT + 1];
+    struct ks_freshness_token tok;
+    krb5_data d;
+    size_t len;
+
+    memset(buf, 0x41, sizeof(buf));
+    /* Too short for the header, or no ciphertext at all. */
+    for (len = 0; len <= 8; len++)
+        ck_assert_int_eq(ks_freshness_token_parse(buf, len, &tok), EINVAL);
+    ck_assert_int_eq(ks_freshness_token_parse(NULL, 20, &tok), EINVAL);
+    /* The largest ciphertext, and one byte more. */
+    ck_assert_int_eq(ks_freshness_token_parse(buf, sizeof(buf) - 1, &tok),
+                     0);
+    ck_assert_int_eq(ks_freshness_token_parse(buf, sizeof(buf), &tok),
+                     EINVAL);
+    /* kvno 0 names no key. */
+    memset(buf, 0, 4);
+    ck_assert_int_eq(ks_freshness_token_parse(buf, 20, &tok), EINVAL);
+    ck_assert_uint_eq(tok.kvno, 0);
+    ck_assert(tok.ciphertext == NULL);
+    /* The builder refuses what the parser would. */
+    ck_assert_int_eq(ks_freshness_token_build(0, 18, buf, 4, &d), EINVAL);
+    ck_assert_int_eq(ks_freshness_token_build(1, 18, buf, 0, &d), EINVAL);
+    ck_assert_int_eq(ks_freshness_token_build(1, 18, buf,
+                                              KS_FRESHNESS_MAX_CIPHERTEXT + 1,
+                                              &d), EINVAL);
+}
+END_TEST
+
 static Suite *
 asn1_suite(void)
 {
@@ -1983,6 +2043,11 @@ asn1_suite(void)
     tcase_add_test(tc, test_indicators_with_verifiers);
     tcase_add_test(tc, test_indicators_malformed);
     tcase_add_test(tc, test_indicators_real_ticket);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("freshness token");
+    tcase_add_test(tc, test_freshness_token_layout);
+    tcase_add_test(tc, test_freshness_token_refused);
     suite_add_tcase(s, tc);
     return s;
 }
