@@ -15,6 +15,10 @@
  *
  * Everything else is "not found".  Keys are held in plaintext in key data;
  * there is no master key.  Modifications fail with KSTL_READ_ONLY.
+ *
+ * check_policy_tgs and check_policy_as hold devices registered
+ * anonymously to unprovisioned_services until they are provisioned
+ * (stateless_policy.h).
  */
 #include "config.h"
 
@@ -37,6 +41,7 @@
 #include "ks_secret.h"
 #include "ks_util.h"
 #include "stateless_entries.h"
+#include "stateless_policy.h"
 
 /* Log through krb5kdc's (or kadmin.local's) logging when present. */
 static void
@@ -302,6 +307,40 @@ ks_encrypt_key_data(krb5_context ctx, const krb5_keyblock *mkey,
     return 0;
 }
 
+/* Restricted profile of anonymous devices, on TGS requests: ticket is the
+ * header ticket, which the KDC has decrypted (enc_part2) by now. */
+static krb5_error_code
+ks_check_policy_tgs(krb5_context ctx, krb5_kdc_req *request,
+                    krb5_db_entry *server, krb5_ticket *ticket,
+                    const char **status, krb5_pa_data ***e_data)
+{
+    struct ks_module *mod = get_module(ctx);
+
+    if (mod == NULL)
+        return KRB5_KDB_DBNOTINITED;
+    return ks_policy_check_tgs(ctx, mod->cfg, mod->realm, server->princ,
+                               ticket, status);
+}
+
+/* On AS requests the client's indicators are not known yet (they come
+ * from preauthentication), so devices may only ask for the TGS, the
+ * registration service and unprovisioned_services. */
+static krb5_error_code
+ks_check_policy_as(krb5_context ctx, krb5_kdc_req *request,
+                   krb5_db_entry *client, krb5_db_entry *server,
+                   krb5_timestamp kdc_time, const char **status,
+                   krb5_pa_data ***e_data)
+{
+    struct ks_module *mod = get_module(ctx);
+
+    if (mod == NULL)
+        return KRB5_KDB_DBNOTINITED;
+    if (client == NULL || server == NULL)
+        return 0;
+    return ks_policy_check_as(ctx, mod->cfg, mod->realm, client->princ,
+                              server->princ, status);
+}
+
 kdb_vftabl kdb_function_table = {
     .maj_ver = KRB5_KDB_DAL_MAJOR_VERSION,
     .min_ver = 0,
@@ -323,4 +362,6 @@ kdb_vftabl kdb_function_table = {
     .change_pwd = ks_change_pwd,
     .decrypt_key_data = ks_decrypt_key_data,
     .encrypt_key_data = ks_encrypt_key_data,
+    .check_policy_as = ks_check_policy_as,
+    .check_policy_tgs = ks_check_policy_tgs,
 };
