@@ -257,6 +257,14 @@ stage_add(struct kst_ctx *kc, int argc, char **argv)
     id = argv[optind];
     if (bad_device_id(kc, id))
         return 1;
+    /* A profile becomes an auth indicator: it must not pass for one the
+     * KDC gives (devreg-staged, devreg-provisioned, ...). */
+    if (strncmp(profile, "devreg-", 7) == 0) {
+        kst_error(kc, 0, "profile name '%s' is reserved: names beginning "
+                  "with 'devreg-' are the KDC's own auth indicators",
+                  profile);
+        return 1;
+    }
     if (*profile != '\0' && !ks_store_profile_valid(profile)) {
         kst_error(kc, 0, "invalid profile name '%s' (1 to %d characters "
                   "from [A-Za-z0-9._-])", profile, KS_STORE_PROFILE_MAX);

@@ -246,7 +246,10 @@ devreg_register_verify(krb5_context ctx, struct devreg_realm *dr,
     ret = cb->replace_reply_key(ctx, rock, &key, FALSE);
     if (!ret)
         ret = cb->add_auth_indicator(ctx, rock, indicator);
-    if (!ret && staged && stage.profile[0] != '\0')
+    /* A profile never passes for one of the KDC's own indicators (an
+     * entry staged before kstateless refused such names). */
+    if (!ret && staged && stage.profile[0] != '\0' &&
+        strncmp(stage.profile, "devreg-", 7) != 0)
         ret = cb->add_auth_indicator(ctx, rock, stage.profile);
     if (ret)
         goto cleanup;

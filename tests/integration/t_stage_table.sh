@@ -100,6 +100,9 @@ expect_fail "an invalid profile is refused" \
     kstateless stage add d9 --pubkey "$K/ed.pub" --profile 'gold!'
 expect_fail "a profile of 33 characters is refused" "invalid profile name" \
     kstateless stage add d9 --pubkey "$K/ed.pub" --profile "$(printf 'p%.0s' {1..33})"
+expect_fail "a profile that would pass for the KDC's own indicator is refused" \
+    "^kstateless: profile name 'devreg-provisioned' is reserved" \
+    kstateless stage add d9 --pubkey "$K/ed.pub" --profile devreg-provisioned
 expect_fail "an id already staged is refused without --replace" \
     "^kstateless: device 'd1' is already staged; give --replace to replace its key$" \
     kstateless stage add d1 --pubkey "$K/ed2.pub"
