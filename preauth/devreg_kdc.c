@@ -151,7 +151,7 @@ verify_login(krb5_context ctx, struct devreg_realm *dr, krb5_kdc_req *request,
         goto cleanup;
     }
     ret = devreg_login_verify(ctx, devreg_entry, client, req_body,
-                              &login->ap_req, &res);
+                              &login->ap_req, dr->clockskew, &res);
     if (ret) {
         *devreg_code_out = login_cause(ret);
         goto cleanup;

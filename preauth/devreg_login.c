@@ -148,7 +148,7 @@ devreg_login_result_free(krb5_context ctx, struct devreg_login_result *result)
 krb5_error_code
 devreg_login_verify(krb5_context ctx, krb5_db_entry *devreg_entry,
                     krb5_const_principal client, const krb5_data *req_body,
-                    const krb5_data *ap_req,
+                    const krb5_data *ap_req, krb5_deltat skew,
                     struct devreg_login_result *result)
 {
     krb5_auth_context ac = NULL;
@@ -158,7 +158,6 @@ devreg_login_verify(krb5_context ctx, krb5_db_entry *devreg_entry,
     krb5_enc_tkt_part *tkt;
     krb5_boolean valid = FALSE;
     krb5_timestamp now;
-    krb5_deltat skew;
     krb5_error_code ret;
     unsigned int mdlen = 0;
 
@@ -219,7 +218,6 @@ devreg_login_verify(krb5_context ctx, krb5_db_entry *devreg_entry,
     ret = krb5_timeofday(ctx, &now);
     if (ret)
         goto cleanup;
-    skew = ks_config_clockskew(ctx);
     if (labs((long)auth->ctime - (long)now) > skew) {
         ret = KRB5KRB_AP_ERR_SKEW;
         krb5_set_error_message(ctx, ret, "devreg: the login authenticator's "

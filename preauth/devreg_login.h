@@ -50,6 +50,7 @@ krb5_error_code devreg_login_verify(krb5_context ctx,
                                     krb5_const_principal client,
                                     const krb5_data *req_body,
                                     const krb5_data *ap_req,
+                                    krb5_deltat skew,
                                     struct devreg_login_result *result);
 
 void devreg_login_result_free(krb5_context ctx,
