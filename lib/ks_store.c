@@ -1,11 +1,14 @@
 /*
- * The shared run-time store (see ks_store.h): an LMDB environment in one
- * file, STATE_DIR/store.mdb (MDB_NOSUBDIR; LMDB adds store.mdb-lock).
+ * The shared run-time store (see ks_store.h): two LMDB environments, each
+ * in one file (MDB_NOSUBDIR; LMDB adds NAME-lock): STATE_DIR/store.mdb,
+ * synced, with the staging and provisioned tables, and
+ * STATE_DIR/replay.mdb, MDB_NOSYNC, with the replay tables.
  *
  * Record formats (all integers big-endian; every value begins with a
  * format version byte, 1 in this release; a reader refuses any other
  * version, any length outside the limits below, and trailing bytes):
  *
+ *   store.mdb
  *   staging       key:   device id (1-64 bytes, ks_device_id_valid())
  *                 value: u8  version (1)
  *                        s64 time added (seconds since the epoch)
@@ -16,6 +19,7 @@
  *                            of exactly L bytes; fully parsed when written)
  *   provisioned   key:   device id
  *                 value: u8 version (1), s64 time provisioned
+ *   replay.mdb
  *   replay        key:   32 bytes (SHA-256 of an authenticator)
  *                 value: u8 version (1), s64 expiry
  *   replay_expiry key:   u64 expiry || the 32-byte replay key
@@ -35,9 +39,18 @@
  * closes them before exit (closing a file descriptor would drop the
  * process's POSIX record locks on the lock file, which another
  * environment of the same process may rely on); ks_store_open() of a store
- * already open in this process reuses its environment.  After fork() the
+ * already open in this process reuses its environments.  After fork() the
  * inherited environments are abandoned, not closed, and a handle opens
- * the file again in the child on first use.
+ * each file again in the child on first use.
+ *
+ * replay.mdb is MDB_NOSYNC (MDB_NOMETASYNC is implied: LMDB then writes
+ * the meta page through the ordinary descriptor too, unsynced).  A
+ * process flushes it with mdb_env_sync() on its first replay write, then
+ * on the first write that finds its last flush KS_STORE_REPLAY_SYNC_SECS
+ * old (the monotonic clock), and in ks_store_close().  Which environment a
+ * call needs is explicit (main_ready(), replay_ready()), so that
+ * kstateless, which never looks at replay entries, never creates
+ * replay.mdb.
  */
 #include "config.h"
 
@@ -57,6 +70,9 @@
 #define TIME_REC_LEN 9                  /* version + s64 */
 #define INDEX_KEY_LEN (8 + KS_STORE_REPLAY_KEY_LEN)
 
+/* The two environments of a store. */
+enum store_kind { STORE_MAIN, STORE_REPLAY };
+
 /* An LMDB environment opened by this process, with its databases. */
 struct store_env {
     struct store_env *next;
@@ -64,15 +80,25 @@ struct store_env {
     dev_t dev;                  /* identity of the data file */
     ino_t ino;
     MDB_env *env;
-    MDB_dbi staging, provisioned, replay, replay_expiry;
+    MDB_dbi staging, provisioned;       /* STORE_MAIN */
+    MDB_dbi replay, replay_expiry;      /* STORE_REPLAY */
+    double last_sync;           /* STORE_REPLAY: monotonic time, 0: never */
+    int dirty;                  /* STORE_REPLAY: commits since last sync */
+};
+
+/* One of a handle's files, and its environment in this process. */
+struct store_file {
+    enum store_kind kind;
+    char *path;                 /* dir/store.mdb or dir/replay.mdb */
+    char *lock_path;            /* path-lock */
+    size_t map_size;
+    struct store_env *se;       /* NULL until opened in this process */
 };
 
 struct ks_store {
     char *dir;
-    char *path;                 /* dir/store.mdb */
-    char *lock_path;            /* dir/store.mdb-lock */
-    size_t map_size;
-    struct store_env *se;       /* NULL until opened in this process */
+    struct store_file main;     /* store.mdb: staging, provisioned */
+    struct store_file rep;      /* replay.mdb: replay, replay_expiry */
 };
 
 /* Environments opened by this process (and, after fork, its parents'). */
@@ -201,60 +227,85 @@ ks_store_profile_valid(const char *profile)
     return 1;
 }
 
-/* Set a message for LMDB result rc (while doing what) and return the
- * matching krb5_error_code. */
+/* Set a message for LMDB result rc on file f (while doing what) and return
+ * the matching krb5_error_code. */
 static krb5_error_code
-lmdb_error(krb5_context ctx, const struct ks_store *st, int rc,
+lmdb_error(krb5_context ctx, const struct store_file *f, int rc,
            const char *what)
 {
     krb5_error_code ret;
 
     if (rc == MDB_MAP_FULL) {
         MDB_envinfo info;
-        size_t size = st->map_size;
+        size_t size = f->map_size;
         int mib;
 
-        if (st->se != NULL && mdb_env_info(st->se->env, &info) == 0)
+        if (f->se != NULL && mdb_env_info(f->se->env, &info) == 0)
             size = info.me_mapsize;
         mib = size >= ((size_t)1 << 20);
 
-        krb5_set_error_message(ctx, ENOSPC, "store %s is full (its map "
-                               "size is %zu %s) while %s; expired replay "
-                               "entries are purged automatically: remove "
-                               "devices no longer needed with 'kstateless "
-                               "stage del'", st->path,
-                               size >> (mib ? 20 : 10),
-                               mib ? "MiB" : "KiB", what);
+        if (f->kind == STORE_REPLAY) {
+            /* Entries live for the clock skew: only a login rate beyond
+             * what the map holds for that long fills it. */
+            krb5_set_error_message(ctx, ENOSPC, "replay cache %s is full "
+                                   "(its map size is %zu %s) while %s; "
+                                   "expired entries are purged "
+                                   "automatically, so more logins arrived "
+                                   "within the clock skew than it holds",
+                                   f->path, size >> (mib ? 20 : 10),
+                                   mib ? "MiB" : "KiB", what);
+        } else {
+            krb5_set_error_message(ctx, ENOSPC, "store %s is full (its map "
+                                   "size is %zu %s) while %s; remove "
+                                   "devices no longer needed with "
+                                   "'kstateless stage del'", f->path,
+                                   size >> (mib ? 20 : 10),
+                                   mib ? "MiB" : "KiB", what);
+        }
         return ENOSPC;
     }
     if (rc == MDB_CORRUPTED || rc == MDB_INVALID || rc == MDB_PAGE_NOTFOUND ||
         rc == MDB_VERSION_MISMATCH) {
         ret = KRB5_KDB_DB_CORRUPT;
-        krb5_set_error_message(ctx, ret, "store %s is damaged or not a "
-                               "krb5-stateless store (%s: %s); restore it "
-                               "from a backup or move it away to start an "
-                               "empty one", st->path, what, mdb_strerror(rc));
+        if (f->kind == STORE_REPLAY) {
+            /* Possible after a power loss (MDB_NOSYNC, see ks_store.h).
+             * Removing it forgets the logins of the last clock skew: safe
+             * once that long has passed since the KDC stopped. */
+            krb5_set_error_message(ctx, ret, "replay cache %s is damaged or "
+                                   "not a krb5-stateless replay cache (%s: "
+                                   "%s); it holds only the replay entries "
+                                   "of recent device logins: stop the KDC, "
+                                   "wait for the clock skew to pass, and "
+                                   "remove it and %s-lock", f->path, what,
+                                   mdb_strerror(rc), f->path);
+        } else {
+            krb5_set_error_message(ctx, ret, "store %s is damaged or not a "
+                                   "krb5-stateless store (%s: %s); restore "
+                                   "it from a backup or move it away to "
+                                   "start an empty one", f->path, what,
+                                   mdb_strerror(rc));
+        }
         return ret;
     }
     ret = (rc > 0) ? rc : EIO;
-    krb5_set_error_message(ctx, ret, "store %s: %s: %s", st->path, what,
+    krb5_set_error_message(ctx, ret, "store %s: %s: %s", f->path, what,
                            mdb_strerror(rc));
     return ret;
 }
 
-/* Set a message for a corrupt record of table (for device id, or NULL)
- * and return KRB5_KDB_DB_CORRUPT. */
+/* Set a message for a corrupt record of table in file f (for device id,
+ * or NULL) and return KRB5_KDB_DB_CORRUPT. */
 static krb5_error_code
-corrupt_record(krb5_context ctx, const struct ks_store *st, const char *table,
-               const char *id, const char *why)
+corrupt_record(krb5_context ctx, const struct store_file *f,
+               const char *table, const char *id, const char *why)
 {
     if (id != NULL) {
         krb5_set_error_message(ctx, KRB5_KDB_DB_CORRUPT, "store %s: corrupt "
                                "%s record for device '%s': %s (remove it "
-                               "and add it again)", st->path, table, id, why);
+                               "and add it again)", f->path, table, id, why);
     } else {
         krb5_set_error_message(ctx, KRB5_KDB_DB_CORRUPT, "store %s: corrupt "
-                               "%s record: %s", st->path, table, why);
+                               "%s record: %s", f->path, table, why);
     }
     return KRB5_KDB_DB_CORRUPT;
 }
@@ -320,58 +371,92 @@ check_file(krb5_context ctx, const char *path, const struct stat *sb)
     return 0;
 }
 
-/* Begin a transaction, adopting a map grown by another process. */
+/* Begin a transaction on f, adopting a map grown by another process. */
 static int
-txn_begin(struct ks_store *st, unsigned int flags, MDB_txn **txn)
+txn_begin(struct store_file *f, unsigned int flags, MDB_txn **txn)
 {
     int rc;
 
-    rc = mdb_txn_begin(st->se->env, NULL, flags, txn);
+    rc = mdb_txn_begin(f->se->env, NULL, flags, txn);
     if (rc == MDB_MAP_RESIZED) {
-        rc = mdb_env_set_mapsize(st->se->env, 0);
+        rc = mdb_env_set_mapsize(f->se->env, 0);
         if (rc == 0)
-            rc = mdb_txn_begin(st->se->env, NULL, flags, txn);
+            rc = mdb_txn_begin(f->se->env, NULL, flags, txn);
     }
     return rc;
 }
 
-/* Open the environment of st's file in this process, or find the one
- * already open, and set st->se. */
+/* Open (creating) the named tables of kind f->kind in env se. */
+static int
+open_tables(struct store_file *f, struct store_env *se)
+{
+    MDB_txn *txn = NULL;
+    int rc;
+
+    rc = txn_begin(f, 0, &txn);
+    if (rc)
+        return rc;
+    if (f->kind == STORE_MAIN) {
+        rc = mdb_dbi_open(txn, "staging", MDB_CREATE, &se->staging);
+        if (rc == 0) {
+            rc = mdb_dbi_open(txn, "provisioned", MDB_CREATE,
+                              &se->provisioned);
+        }
+    } else {
+        rc = mdb_dbi_open(txn, "replay", MDB_CREATE, &se->replay);
+        if (rc == 0) {
+            rc = mdb_dbi_open(txn, "replay_expiry", MDB_CREATE,
+                              &se->replay_expiry);
+        }
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return mdb_txn_commit(txn);
+}
+
+/* Open the environment of f in this process, or find the one already
+ * open, and set f->se. */
 static krb5_error_code
-env_open(krb5_context ctx, struct ks_store *st)
+env_open(krb5_context ctx, const struct ks_store *st, struct store_file *f)
 {
     struct store_env *se = NULL;
     MDB_env *env = NULL;
-    MDB_txn *txn = NULL;
     struct stat sb;
     krb5_error_code ret;
     pid_t pid = getpid();
+    unsigned int flags = MDB_NOSUBDIR | MDB_NOTLS;
     int rc, fd, dead;
     const char *what;
 
-    st->se = NULL;
+    f->se = NULL;
     ret = check_dir(ctx, st);
     if (!ret)
-        ret = check_file(ctx, st->path, NULL);
+        ret = check_file(ctx, f->path, NULL);
     if (!ret)
-        ret = check_file(ctx, st->lock_path, NULL);
+        ret = check_file(ctx, f->lock_path, NULL);
     if (ret)
         return ret;
-    if (stat(st->path, &sb) == 0) {
+    if (stat(f->path, &sb) == 0) {
         for (se = open_envs; se != NULL; se = se->next) {
             if (se->pid == pid && se->dev == sb.st_dev &&
                 se->ino == sb.st_ino) {
-                st->se = se;
+                f->se = se;
                 return 0;
             }
         }
     }
 
+    /* The replay cache trades durability across a power loss for a commit
+     * without fsync (see ks_store.h). */
+    if (f->kind == STORE_REPLAY)
+        flags |= MDB_NOSYNC;
     what = "creating the LMDB environment";
     rc = mdb_env_create(&env);
     if (rc == 0) {
         what = "setting the map size";
-        rc = mdb_env_set_mapsize(env, st->map_size);
+        rc = mdb_env_set_mapsize(env, f->map_size);
     }
     if (rc == 0) {
         what = "setting the number of tables";
@@ -379,18 +464,18 @@ env_open(krb5_context ctx, struct ks_store *st)
     }
     if (rc == 0) {
         what = "opening";
-        rc = mdb_env_open(env, st->path, MDB_NOSUBDIR | MDB_NOTLS, 0600);
+        rc = mdb_env_open(env, f->path, flags, 0600);
     }
     if (rc) {
-        ret = lmdb_error(ctx, st, rc, what);
+        ret = lmdb_error(ctx, f, rc, what);
         goto cleanup;
     }
     /* The file LMDB opened, whatever happened since the checks above. */
     if (mdb_env_get_fd(env, &fd) != 0 || fstat(fd, &sb) != 0) {
-        ret = lmdb_error(ctx, st, EIO, "checking the file");
+        ret = lmdb_error(ctx, f, EIO, "checking the file");
         goto cleanup;
     }
-    ret = check_file(ctx, st->path, &sb);
+    ret = check_file(ctx, f->path, &sb);
     if (ret)
         goto cleanup;
     /* Free the reader slots of processes that died in a transaction. */
@@ -402,25 +487,10 @@ env_open(krb5_context ctx, struct ks_store *st)
         goto cleanup;
     }
     se->env = env;
-    st->se = se;
-    rc = txn_begin(st, 0, &txn);
-    what = "opening its tables";
-    if (rc == 0)
-        rc = mdb_dbi_open(txn, "staging", MDB_CREATE, &se->staging);
-    if (rc == 0)
-        rc = mdb_dbi_open(txn, "provisioned", MDB_CREATE, &se->provisioned);
-    if (rc == 0)
-        rc = mdb_dbi_open(txn, "replay", MDB_CREATE, &se->replay);
-    if (rc == 0) {
-        rc = mdb_dbi_open(txn, "replay_expiry", MDB_CREATE,
-                          &se->replay_expiry);
-    }
-    if (rc == 0) {
-        rc = mdb_txn_commit(txn);
-        txn = NULL;
-    }
+    f->se = se;
+    rc = open_tables(f, se);
     if (rc) {
-        ret = lmdb_error(ctx, st, rc, what);
+        ret = lmdb_error(ctx, f, rc, "opening its tables");
         goto cleanup;
     }
     se->pid = pid;
@@ -432,26 +502,100 @@ env_open(krb5_context ctx, struct ks_store *st)
     env = NULL;
 
 cleanup:
-    if (txn != NULL)
-        mdb_txn_abort(txn);
     if (ret) {
         /* Not yet shared with any other handle: safe to close. */
         if (env != NULL)
             mdb_env_close(env);
         free(se);
-        st->se = NULL;
+        f->se = NULL;
     }
     return ret;
 }
 
-/* Make st usable in this process: open its environment on first use and
+/* Make f usable in this process: open its environment on first use and
  * again after a fork(). */
 static krb5_error_code
-store_ready(krb5_context ctx, struct ks_store *st)
+file_ready(krb5_context ctx, struct ks_store *st, struct store_file *f)
 {
-    if (st->se != NULL && st->se->pid == getpid())
+    if (f->se != NULL && f->se->pid == getpid())
         return 0;
-    return env_open(ctx, st);
+    return env_open(ctx, st, f);
+}
+
+/* store.mdb, ready in this process. */
+static krb5_error_code
+main_ready(krb5_context ctx, struct ks_store *st)
+{
+    return file_ready(ctx, st, &st->main);
+}
+
+/* replay.mdb, ready in this process. */
+static krb5_error_code
+replay_ready(krb5_context ctx, struct ks_store *st)
+{
+    return file_ready(ctx, st, &st->rep);
+}
+
+/* Seconds on the monotonic clock (immune to clock steps, unlike the
+ * caller's "now", which tests also set freely). */
+static double
+mono_seconds(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return 0;
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Flush replay.mdb's committed transactions to disk if there are any and
+ * force is set, this process never flushed, or its last flush is
+ * KS_STORE_REPLAY_SYNC_SECS old. */
+static void
+replay_sync(struct store_env *se, int force)
+{
+    double t;
+
+    if (!se->dirty)
+        return;
+    t = mono_seconds();
+    if (!force && se->last_sync > 0 &&
+        t - se->last_sync < KS_STORE_REPLAY_SYNC_SECS)
+        return;
+    /* A failure affects only durability across a power loss (the entry is
+     * committed and seen by every process); the next interval retries. */
+    if (mdb_env_sync(se->env, 1) == 0)
+        se->dirty = 0;
+    se->last_sync = t;
+}
+
+/* Set f's paths (dir/name and dir/name-lock) and map size. */
+static krb5_error_code
+file_init(struct store_file *f, enum store_kind kind, const char *dir,
+          const char *name, size_t map_size)
+{
+    f->kind = kind;
+    f->map_size = map_size;
+    if (asprintf(&f->path, "%s/%s", dir, name) < 0) {
+        f->path = NULL;
+        return ENOMEM;
+    }
+    if (asprintf(&f->lock_path, "%s-lock", f->path) < 0) {
+        f->lock_path = NULL;
+        return ENOMEM;
+    }
+    return 0;
+}
+
+/* map_size rounded up to whole pages. */
+static size_t
+page_round(size_t map_size)
+{
+    long page = sysconf(_SC_PAGESIZE);
+
+    if (page <= 0)
+        page = 4096;
+    return (map_size + (size_t)page - 1) / (size_t)page * (size_t)page;
 }
 
 krb5_error_code
@@ -460,31 +604,27 @@ ks_store_open(krb5_context ctx, const char *state_dir, size_t map_size,
 {
     struct ks_store *st;
     krb5_error_code ret;
-    long page = sysconf(_SC_PAGESIZE);
 
     *out = NULL;
-    if (page <= 0)
-        page = 4096;
-    if (map_size == 0)
-        map_size = KS_STORE_DEFAULT_MAP_SIZE;
-    map_size = (map_size + (size_t)page - 1) / (size_t)page * (size_t)page;
     st = calloc(1, sizeof(*st));
     if (st == NULL)
         return ENOMEM;
-    st->map_size = map_size;
     st->dir = strdup(state_dir);
-    if (st->dir == NULL ||
-        asprintf(&st->path, "%s/%s", state_dir, KS_STORE_FILE) < 0) {
-        st->path = NULL;
+    if (st->dir == NULL) {
         ret = ENOMEM;
         goto cleanup;
     }
-    if (asprintf(&st->lock_path, "%s-lock", st->path) < 0) {
-        st->lock_path = NULL;
-        ret = ENOMEM;
+    ret = file_init(&st->main, STORE_MAIN, state_dir, KS_STORE_FILE,
+                    page_round(map_size ? map_size :
+                               KS_STORE_DEFAULT_MAP_SIZE));
+    if (ret)
         goto cleanup;
-    }
-    ret = env_open(ctx, st);
+    ret = file_init(&st->rep, STORE_REPLAY, state_dir, KS_STORE_REPLAY_FILE,
+                    page_round(map_size ? map_size :
+                               KS_STORE_REPLAY_MAP_SIZE));
+    if (ret)
+        goto cleanup;
+    ret = env_open(ctx, st, &st->main);
     if (ret)
         goto cleanup;
     *out = st;
@@ -498,19 +638,30 @@ cleanup:
 void
 ks_store_close(struct ks_store *store)
 {
-    /* The environment stays open in open_envs (see the top comment). */
+    /* The environments stay open in open_envs (see the top comment); a
+     * clean shutdown leaves the replay entries on disk. */
     if (store == NULL)
         return;
+    if (store->rep.se != NULL && store->rep.se->pid == getpid())
+        replay_sync(store->rep.se, 1);
     free(store->dir);
-    free(store->path);
-    free(store->lock_path);
+    free(store->main.path);
+    free(store->main.lock_path);
+    free(store->rep.path);
+    free(store->rep.lock_path);
     free(store);
 }
 
 const char *
 ks_store_path(const struct ks_store *store)
 {
-    return store->path;
+    return store->main.path;
+}
+
+const char *
+ks_store_replay_path(const struct ks_store *store)
+{
+    return store->rep.path;
 }
 
 /* Check the device id argument id; EINVAL with a message if invalid. */
@@ -642,7 +793,7 @@ ks_store_stage_put(krb5_context ctx, struct ks_store *store,
                                "%d bytes", entry->id, KS_STORE_SPKI_MAX);
         return EINVAL;
     }
-    ret = store_ready(ctx, store);
+    ret = main_ready(ctx, store);
     if (ret)
         return ret;
 
@@ -663,15 +814,15 @@ ks_store_stage_put(krb5_context ctx, struct ks_store *store,
     k.mv_size = strlen(entry->id);
     v.mv_data = buf;
     v.mv_size = len;
-    rc = txn_begin(store, 0, &txn);
+    rc = txn_begin(&store->main, 0, &txn);
     if (rc == 0) {
-        rc = mdb_put(txn, store->se->staging, &k, &v,
+        rc = mdb_put(txn, store->main.se->staging, &k, &v,
                      replace ? 0 : MDB_NOOVERWRITE);
     }
     if (rc == MDB_KEYEXIST) {
         ret = KRB5_KDB_INUSE;
         krb5_set_error_message(ctx, ret, "device '%s' is already staged in "
-                               "store %s", entry->id, store->path);
+                               "store %s", entry->id, store->main.path);
         goto cleanup;
     }
     if (rc == 0) {
@@ -679,7 +830,7 @@ ks_store_stage_put(krb5_context ctx, struct ks_store *store,
         txn = NULL;
     }
     if (rc)
-        ret = lmdb_error(ctx, store, rc, "writing a staging record");
+        ret = lmdb_error(ctx, &store->main, rc, "writing a staging record");
 
 cleanup:
     if (txn != NULL)
@@ -702,27 +853,27 @@ ks_store_stage_get(krb5_context ctx, struct ks_store *store, const char *id,
     memset(out, 0, sizeof(*out));
     ret = check_id_arg(ctx, id);
     if (!ret)
-        ret = store_ready(ctx, store);
+        ret = main_ready(ctx, store);
     if (ret)
         return ret;
     k.mv_data = (void *)id;
     k.mv_size = strlen(id);
-    rc = txn_begin(store, MDB_RDONLY, &txn);
+    rc = txn_begin(&store->main, MDB_RDONLY, &txn);
     if (rc == 0)
-        rc = mdb_get(txn, store->se->staging, &k, &v);
+        rc = mdb_get(txn, store->main.se->staging, &k, &v);
     if (rc == MDB_NOTFOUND) {
         ret = KRB5_KDB_NOENTRY;
         krb5_set_error_message(ctx, ret, "device '%s' is not staged", id);
         goto cleanup;
     }
     if (rc) {
-        ret = lmdb_error(ctx, store, rc, "reading a staging record");
+        ret = lmdb_error(ctx, &store->main, rc, "reading a staging record");
         goto cleanup;
     }
     why = decode_stage(&k, &v, &e);
     if (why != NULL) {
         ks_stage_entry_free_contents(&e);
-        ret = corrupt_record(ctx, store, "staging", id, why);
+        ret = corrupt_record(ctx, &store->main, "staging", id, why);
         goto cleanup;
     }
     *out = e;
@@ -745,7 +896,7 @@ del_id(krb5_context ctx, struct ks_store *store, MDB_dbi dbi,
 
     k.mv_data = (void *)id;
     k.mv_size = strlen(id);
-    rc = txn_begin(store, 0, &txn);
+    rc = txn_begin(&store->main, 0, &txn);
     if (rc == 0)
         rc = mdb_del(txn, dbi, &k, NULL);
     if (rc == MDB_NOTFOUND) {
@@ -758,7 +909,7 @@ del_id(krb5_context ctx, struct ks_store *store, MDB_dbi dbi,
         txn = NULL;
     }
     if (rc)
-        ret = lmdb_error(ctx, store, rc, table);
+        ret = lmdb_error(ctx, &store->main, rc, table);
 
 cleanup:
     if (txn != NULL)
@@ -773,11 +924,11 @@ ks_store_stage_del(krb5_context ctx, struct ks_store *store, const char *id)
 
     ret = check_id_arg(ctx, id);
     if (!ret)
-        ret = store_ready(ctx, store);
+        ret = main_ready(ctx, store);
     if (ret)
         return ret;
-    return del_id(ctx, store, store->se->staging, "deleting a staging record",
-                  "staged", id);
+    return del_id(ctx, store, store->main.se->staging,
+                  "deleting a staging record", "staged", id);
 }
 
 krb5_error_code
@@ -796,12 +947,12 @@ ks_store_stage_list(krb5_context ctx, struct ks_store *store,
 
     *out = NULL;
     *count_out = 0;
-    ret = store_ready(ctx, store);
+    ret = main_ready(ctx, store);
     if (ret)
         return ret;
-    rc = txn_begin(store, MDB_RDONLY, &txn);
+    rc = txn_begin(&store->main, MDB_RDONLY, &txn);
     if (rc == 0)
-        rc = mdb_cursor_open(txn, store->se->staging, &cur);
+        rc = mdb_cursor_open(txn, store->main.se->staging, &cur);
     if (rc == 0)
         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -811,7 +962,7 @@ ks_store_stage_list(krb5_context ctx, struct ks_store *store,
             snprintf(idbuf, sizeof(idbuf), "%.*s",
                      (int)(k.mv_size < KS_DEVICE_ID_MAX ? k.mv_size :
                            KS_DEVICE_ID_MAX), (const char *)k.mv_data);
-            ret = corrupt_record(ctx, store, "staging",
+            ret = corrupt_record(ctx, &store->main, "staging",
                                  id_valid(k.mv_data, k.mv_size) ? idbuf :
                                  NULL, why);
             goto cleanup;
@@ -826,7 +977,7 @@ ks_store_stage_list(krb5_context ctx, struct ks_store *store,
         list[n++] = e;
     }
     if (rc != MDB_NOTFOUND) {
-        ret = lmdb_error(ctx, store, rc, "listing the staging table");
+        ret = lmdb_error(ctx, &store->main, rc, "listing the staging table");
         goto cleanup;
     }
     *out = list;
@@ -855,7 +1006,7 @@ ks_store_provision_add(krb5_context ctx, struct ks_store *store,
 
     ret = check_id_arg(ctx, id);
     if (!ret)
-        ret = store_ready(ctx, store);
+        ret = main_ready(ctx, store);
     if (ret)
         return ret;
     encode_time(buf, when);
@@ -863,9 +1014,10 @@ ks_store_provision_add(krb5_context ctx, struct ks_store *store,
     k.mv_size = strlen(id);
     v.mv_data = buf;
     v.mv_size = sizeof(buf);
-    rc = txn_begin(store, 0, &txn);
+    rc = txn_begin(&store->main, 0, &txn);
     if (rc == 0)
-        rc = mdb_put(txn, store->se->provisioned, &k, &v, MDB_NOOVERWRITE);
+        rc = mdb_put(txn, store->main.se->provisioned, &k, &v,
+                     MDB_NOOVERWRITE);
     if (rc == MDB_KEYEXIST) {
         ret = KRB5_KDB_INUSE;
         krb5_set_error_message(ctx, ret, "device '%s' is already "
@@ -876,8 +1028,10 @@ ks_store_provision_add(krb5_context ctx, struct ks_store *store,
         rc = mdb_txn_commit(txn);
         txn = NULL;
     }
-    if (rc)
-        ret = lmdb_error(ctx, store, rc, "writing a provisioned record");
+    if (rc) {
+        ret = lmdb_error(ctx, &store->main, rc,
+                         "writing a provisioned record");
+    }
 
 cleanup:
     if (txn != NULL)
@@ -899,14 +1053,14 @@ ks_store_provision_get(krb5_context ctx, struct ks_store *store,
     *since_out = 0;
     ret = check_id_arg(ctx, id);
     if (!ret)
-        ret = store_ready(ctx, store);
+        ret = main_ready(ctx, store);
     if (ret)
         return ret;
     k.mv_data = (void *)id;
     k.mv_size = strlen(id);
-    rc = txn_begin(store, MDB_RDONLY, &txn);
+    rc = txn_begin(&store->main, MDB_RDONLY, &txn);
     if (rc == 0)
-        rc = mdb_get(txn, store->se->provisioned, &k, &v);
+        rc = mdb_get(txn, store->main.se->provisioned, &k, &v);
     if (rc == MDB_NOTFOUND) {
         ret = KRB5_KDB_NOENTRY;
         krb5_set_error_message(ctx, ret, "device '%s' is not provisioned",
@@ -914,12 +1068,13 @@ ks_store_provision_get(krb5_context ctx, struct ks_store *store,
         goto cleanup;
     }
     if (rc) {
-        ret = lmdb_error(ctx, store, rc, "reading a provisioned record");
+        ret = lmdb_error(ctx, &store->main, rc,
+                         "reading a provisioned record");
         goto cleanup;
     }
     why = decode_time(&v, &since);
     if (why != NULL) {
-        ret = corrupt_record(ctx, store, "provisioned", id, why);
+        ret = corrupt_record(ctx, &store->main, "provisioned", id, why);
         goto cleanup;
     }
     *since_out = since;
@@ -938,10 +1093,10 @@ ks_store_provision_del(krb5_context ctx, struct ks_store *store,
 
     ret = check_id_arg(ctx, id);
     if (!ret)
-        ret = store_ready(ctx, store);
+        ret = main_ready(ctx, store);
     if (ret)
         return ret;
-    return del_id(ctx, store, store->se->provisioned,
+    return del_id(ctx, store, store->main.se->provisioned,
                   "deleting a provisioned record", "provisioned", id);
 }
 
@@ -961,17 +1116,17 @@ ks_store_provision_list(krb5_context ctx, struct ks_store *store,
 
     *out = NULL;
     *count_out = 0;
-    ret = store_ready(ctx, store);
+    ret = main_ready(ctx, store);
     if (ret)
         return ret;
-    rc = txn_begin(store, MDB_RDONLY, &txn);
+    rc = txn_begin(&store->main, MDB_RDONLY, &txn);
     if (rc == 0)
-        rc = mdb_cursor_open(txn, store->se->provisioned, &cur);
+        rc = mdb_cursor_open(txn, store->main.se->provisioned, &cur);
     if (rc == 0)
         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (!id_valid(k.mv_data, k.mv_size)) {
-            ret = corrupt_record(ctx, store, "provisioned", NULL,
+            ret = corrupt_record(ctx, &store->main, "provisioned", NULL,
                                  "invalid device id key");
             goto cleanup;
         }
@@ -985,13 +1140,15 @@ ks_store_provision_list(krb5_context ctx, struct ks_store *store,
         memcpy(list[n].id, k.mv_data, k.mv_size);
         why = decode_time(&v, &since);
         if (why != NULL) {
-            ret = corrupt_record(ctx, store, "provisioned", list[n].id, why);
+            ret = corrupt_record(ctx, &store->main, "provisioned",
+                                 list[n].id, why);
             goto cleanup;
         }
         list[n++].since = since;
     }
     if (rc != MDB_NOTFOUND) {
-        ret = lmdb_error(ctx, store, rc, "listing the provisioned table");
+        ret = lmdb_error(ctx, &store->main, rc,
+                         "listing the provisioned table");
         goto cleanup;
     }
     *out = list;
@@ -1022,7 +1179,7 @@ static krb5_error_code
 purge_expired(krb5_context ctx, struct ks_store *st, MDB_txn *txn, time_t now,
               size_t max, size_t *removed)
 {
-    struct store_env *se = st->se;
+    struct store_env *se = st->rep.se;
     MDB_cursor *cur = NULL;
     MDB_val ik, iv, rk, rv;
     struct rec_input in;
@@ -1042,7 +1199,7 @@ purge_expired(krb5_context ctx, struct ks_store *st, MDB_txn *txn, time_t now,
         expiry = (time_t)(int64_t)in_uint(&in, 8);
         key = in_bytes(&in, KS_STORE_REPLAY_KEY_LEN);
         if (in.bad || in.len != 0 || iv.mv_size != 0) {
-            ret = corrupt_record(ctx, st, "replay_expiry", NULL,
+            ret = corrupt_record(ctx, &st->rep, "replay_expiry", NULL,
                                  "wrong length");
             goto cleanup;
         }
@@ -1056,7 +1213,7 @@ purge_expired(krb5_context ctx, struct ks_store *st, MDB_txn *txn, time_t now,
         if (rc == 0) {
             why = decode_time(&rv, &recorded);
             if (why != NULL) {
-                ret = corrupt_record(ctx, st, "replay", NULL, why);
+                ret = corrupt_record(ctx, &st->rep, "replay", NULL, why);
                 goto cleanup;
             }
             /* Only the entry this index entry describes. */
@@ -1071,7 +1228,7 @@ purge_expired(krb5_context ctx, struct ks_store *st, MDB_txn *txn, time_t now,
             (*removed)++;
     }
     if (rc && rc != MDB_NOTFOUND)
-        ret = lmdb_error(ctx, st, rc, "purging expired replay entries");
+        ret = lmdb_error(ctx, &st->rep, rc, "purging expired replay entries");
 
 cleanup:
     if (cur != NULL)
@@ -1100,33 +1257,33 @@ ks_store_replay_check_and_insert(krb5_context ctx, struct ks_store *store,
                                (intmax_t)now);
         return EINVAL;
     }
-    ret = store_ready(ctx, store);
+    ret = replay_ready(ctx, store);
     if (ret)
         return ret;
     k.mv_data = (void *)key;
     k.mv_size = KS_STORE_REPLAY_KEY_LEN;
-    rc = txn_begin(store, 0, &txn);
+    rc = txn_begin(&store->rep, 0, &txn);
     if (rc)
         goto lmdb_fail;
-    rc = mdb_get(txn, store->se->replay, &k, &v);
+    rc = mdb_get(txn, store->rep.se->replay, &k, &v);
     if (rc == 0) {
         why = decode_time(&v, &recorded);
         if (why != NULL) {
-            ret = corrupt_record(ctx, store, "replay", NULL, why);
+            ret = corrupt_record(ctx, &store->rep, "replay", NULL, why);
             goto cleanup;
         }
         if (recorded > now) {
             ret = KRB5KRB_AP_ERR_REPEAT;
             krb5_set_error_message(ctx, ret, "replayed authenticator "
                                    "(recorded in store %s until %jd)",
-                                   store->path, (intmax_t)recorded);
+                                   store->rep.path, (intmax_t)recorded);
             goto cleanup;
         }
         /* Expired: replace it, and its index entry. */
         index_key(ik, recorded, key);
         ikv.mv_data = ik;
         ikv.mv_size = sizeof(ik);
-        rc = mdb_del(txn, store->se->replay_expiry, &ikv, NULL);
+        rc = mdb_del(txn, store->rep.se->replay_expiry, &ikv, NULL);
         if (rc == MDB_NOTFOUND)
             rc = 0;
     } else if (rc == MDB_NOTFOUND) {
@@ -1137,13 +1294,13 @@ ks_store_replay_check_and_insert(krb5_context ctx, struct ks_store *store,
     encode_time(rec, expiry);
     v.mv_data = rec;
     v.mv_size = sizeof(rec);
-    rc = mdb_put(txn, store->se->replay, &k, &v, 0);
+    rc = mdb_put(txn, store->rep.se->replay, &k, &v, 0);
     if (rc)
         goto lmdb_fail;
     index_key(ik, expiry, key);
     ikv.mv_data = ik;
     ikv.mv_size = sizeof(ik);
-    rc = mdb_put(txn, store->se->replay_expiry, &ikv, &empty, 0);
+    rc = mdb_put(txn, store->rep.se->replay_expiry, &ikv, &empty, 0);
     if (rc)
         goto lmdb_fail;
     ret = purge_expired(ctx, store, txn, now, KS_STORE_PURGE_ON_INSERT,
@@ -1154,10 +1311,13 @@ ks_store_replay_check_and_insert(krb5_context ctx, struct ks_store *store,
     txn = NULL;
     if (rc)
         goto lmdb_fail;
+    /* Committed without a sync; bound what a power loss can take. */
+    store->rep.se->dirty = 1;
+    replay_sync(store->rep.se, 0);
     goto cleanup;
 
 lmdb_fail:
-    ret = lmdb_error(ctx, store, rc, "recording a replay entry");
+    ret = lmdb_error(ctx, &store->rep, rc, "recording a replay entry");
 cleanup:
     if (txn != NULL)
         mdb_txn_abort(txn);
@@ -1175,22 +1335,28 @@ ks_store_replay_purge(krb5_context ctx, struct ks_store *store, time_t now,
 
     if (removed_out != NULL)
         *removed_out = 0;
-    ret = store_ready(ctx, store);
+    ret = replay_ready(ctx, store);
     if (ret)
         return ret;
     /* Readers of dead processes would pin old pages: free their slots. */
-    (void)mdb_reader_check(store->se->env, &dead);
-    rc = txn_begin(store, 0, &txn);
-    if (rc)
-        return lmdb_error(ctx, store, rc, "purging expired replay entries");
+    (void)mdb_reader_check(store->rep.se->env, &dead);
+    rc = txn_begin(&store->rep, 0, &txn);
+    if (rc) {
+        return lmdb_error(ctx, &store->rep, rc,
+                          "purging expired replay entries");
+    }
     ret = purge_expired(ctx, store, txn, now, KS_STORE_PURGE_BATCH, &removed);
     if (ret) {
         mdb_txn_abort(txn);
         return ret;
     }
     rc = mdb_txn_commit(txn);
-    if (rc)
-        return lmdb_error(ctx, store, rc, "purging expired replay entries");
+    if (rc) {
+        return lmdb_error(ctx, &store->rep, rc,
+                          "purging expired replay entries");
+    }
+    store->rep.se->dirty = 1;
+    replay_sync(store->rep.se, 0);
     if (removed_out != NULL)
         *removed_out = removed;
     return 0;

@@ -1,41 +1,78 @@
 /*
- * The shared run-time store of the stateless backend: one LMDB environment,
- * STATE_DIR/store.mdb (with its lock file STATE_DIR/store.mdb-lock), opened
- * by every krb5kdc worker process and by kstateless.  LMDB's own locking
+ * The shared run-time store of the stateless backend: two LMDB
+ * environments in state_dir, opened by every krb5kdc worker process and by
+ * kstateless.  LMDB's own locking (a lock file next to each data file)
  * makes concurrent readers and writers in several processes safe; every
  * function below runs one short transaction, so a reader never keeps a
  * snapshot between two calls and sees every write committed before the
- * call began.  Writes are durable (synced) when the function returns.
+ * call began, in any process.
  *
- * Named databases (keys and values are described in ks_store.c):
+ *   STATE_DIR/store.mdb  (lock STATE_DIR/store.mdb-lock): durable.  Every
+ *       write is synced to disk before the function returns.  Tables:
+ *         staging      device id -> staged public key (DER
+ *                      SubjectPublicKeyInfo), optional profile name, time
+ *                      added
+ *         provisioned  device id -> time provisioned (devices allowed
+ *                      past the anonymous restricted profile)
+ *         tempkeys     reserved for the temporary server keys of issue 4
+ *                      (KS_STORE_MAX_DBS leaves room for it and an index);
+ *                      those records hold keys, so their store will also
+ *                      have to refuse group- or world-readable files.
  *
- *   staging          device id -> staged public key (DER
- *                    SubjectPublicKeyInfo), optional profile name, time added
- *   provisioned      device id -> time provisioned (devices allowed past the
- *                    anonymous restricted profile)
- *   replay           SHA-256 of an authenticator -> expiry time
- *   replay_expiry    expiry time || SHA-256 -> nothing: the replay entries in
- *                    expiry order, so that purging does bounded work
- *   tempkeys         reserved for the temporary server keys of issue 4
- *                    (KS_STORE_MAX_DBS leaves room for it and an index);
- *                    those records hold keys, so their store will also have
- *                    to refuse group- or world-readable files.
+ *   STATE_DIR/replay.mdb  (lock STATE_DIR/replay.mdb-lock): the replay
+ *       cache of device logins, opened with MDB_NOSYNC.  Tables:
+ *         replay         SHA-256 of an authenticator -> expiry time
+ *         replay_expiry  expiry time || SHA-256 -> nothing: the replay
+ *                        entries in expiry order, so that purging does
+ *                        bounded work
  *
- * Files are created with mode 0600.  ks_store_open() refuses a state_dir
- * writable by group or others, and a store or lock file that is a symbolic
- * link, not a regular file, or writable by group or others.
+ * Why two environments: a synced LMDB commit costs an fsync (5.6 ms on
+ * the development disk when measured for the protocol notes, 0.3 to 8 ms
+ * since depending on its load; bench/ksstorebench measures it), which
+ * capped device logins near 180/s when every login's replay entry was
+ * synced.  Replay entries live only for the clock skew, so they are
+ * committed without a sync: an insert costs tens of microseconds.  The
+ * trade-off, per failure:
+ *   - krb5kdc crash or kill -9: nothing is lost.  A committed transaction
+ *     is in the kernel's page cache, shared by every process, and reaches
+ *     the disk later; a restarted KDC refuses every replay.
+ *   - power loss or kernel crash: the entries committed since the last
+ *     sync may be lost, so a login captured in that window could be
+ *     replayed to a KDC restarted within the clock skew.  Each process
+ *     syncs replay.mdb on its first replay write, then on the first write
+ *     that finds its last sync KS_STORE_REPLAY_SYNC_SECS old (one fsync
+ *     per interval, not one per login), and when the store is closed: a
+ *     steady load loses at most about the last second's entries; the tail
+ *     of a burst waits for the kernel's own writeback (30 s by default)
+ *     or the next write.  Without a sync LMDB
+ *     does not order its writes either, so a power loss can also leave
+ *     replay.mdb damaged: the replay functions then fail with
+ *     KRB5_KDB_DB_CORRUPT and a message saying that the file holds only
+ *     the replay cache and may be moved away once the clock skew has
+ *     passed since the KDC stopped.  store.mdb is never at that risk.
+ * replay.mdb is opened only by the first replay call of a process
+ * (kstateless never creates it).  Its map is KS_STORE_REPLAY_MAP_SIZE by
+ * default (address space: the file grows only as entries are written):
+ * an entry takes about 160 bytes of the file (bench/ksstorebench), so the
+ * map holds about 6 million live entries, 20,000 logins/s sustained for a
+ * clock skew of 5 minutes.
+ *
+ * Files are created with mode 0600.  Opening refuses a state_dir writable
+ * by group or others, and a data or lock file (of either environment)
+ * that is a symbolic link, not a regular file, or writable by group or
+ * others.
  *
  * Processes: LMDB forbids using an environment in a process other than the
  * one that opened it, and opening one file twice in a process and closing
  * one of them (POSIX record locks are per process: the close drops the
  * other's).  So environments are never closed before the process exits:
  * ks_store_close() frees the handle only, and handles of the same store in
- * one process share its environment.  A handle used after fork() (krb5kdc
- * -w N forks its workers after loading the KDB module) opens the file
- * again in the child and abandons the inherited environment.  Plugins that
- * each link their own copy of this file (stateless.so, devreg.so) get one
- * environment each in the same krb5kdc process; that is safe because
- * neither is ever closed and no call runs while another is in progress.
+ * one process share its environments.  A handle used after fork() (krb5kdc
+ * -w N forks its workers after loading the KDB module) opens the files
+ * again in the child and abandons the inherited environments.  Plugins
+ * that each link their own copy of this file (stateless.so, devreg.so) get
+ * their own environments in the same krb5kdc process; that is safe because
+ * none is ever closed and no call runs while another is in progress.
  * Handles are not shared between threads.
  *
  * Errors return a krb5_error_code and set a message (naming the store file
@@ -60,7 +97,12 @@
 #include "ks_names.h"
 
 #define KS_STORE_FILE "store.mdb"
+#define KS_STORE_REPLAY_FILE "replay.mdb"
 #define KS_STORE_DEFAULT_MAP_SIZE ((size_t)64 << 20)   /* 64 MiB */
+#define KS_STORE_REPLAY_MAP_SIZE ((size_t)1 << 30)     /* 1 GiB */
+/* Longest time a process lets replay.mdb go without a sync while it
+ * records entries (see above). */
+#define KS_STORE_REPLAY_SYNC_SECS 1
 #define KS_STORE_MAX_DBS 8
 #define KS_STORE_PROFILE_MAX 32
 #define KS_STORE_SPKI_MAX 8192
@@ -87,17 +129,23 @@ struct ks_provision_entry {
     time_t since;
 };
 
-/* Open (creating if needed) the store in state_dir, with a map of map_size
- * bytes (0: KS_STORE_DEFAULT_MAP_SIZE; an existing larger store keeps its
- * size).  state_dir must exist. */
+/* Open (creating if needed) the store in state_dir, with maps of map_size
+ * bytes (0: KS_STORE_DEFAULT_MAP_SIZE for store.mdb and
+ * KS_STORE_REPLAY_MAP_SIZE for replay.mdb; an existing larger file keeps
+ * its size).  state_dir must exist.  Opens store.mdb now and replay.mdb at
+ * the first replay call. */
 krb5_error_code ks_store_open(krb5_context ctx, const char *state_dir,
                               size_t map_size, struct ks_store **out);
 
-/* Close the store (NULL is fine). */
+/* Close the store (NULL is fine).  Flushes replay.mdb to disk if this
+ * process wrote replay entries since its last flush. */
 void ks_store_close(struct ks_store *store);
 
-/* The path of the store's data file, for messages. */
+/* The path of the store's data file (store.mdb), for messages. */
 const char *ks_store_path(const struct ks_store *store);
+
+/* The path of the replay cache's data file (replay.mdb), for messages. */
+const char *ks_store_replay_path(const struct ks_store *store);
 
 /* Nonzero if profile is a valid profile name: 1 to KS_STORE_PROFILE_MAX
  * characters from [A-Za-z0-9._-]. */

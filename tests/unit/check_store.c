@@ -7,6 +7,14 @@
  * the record, never a crash), the replay table (insert, duplicate,
  * expired-then-reinsert, purge and its bound), a handle used after fork(),
  * four processes racing on the same replay keys, and a full map.
+ *
+ * The replay tables live in their own environment, replay.mdb, committed
+ * without a sync (MDB_NOSYNC): tests check that they are there and not in
+ * store.mdb, that an entry is seen by a second handle and by another
+ * live process, that it survives a writer killed with SIGKILL, and, by
+ * counting the fsync()/fdatasync() calls LMDB makes (this program defines
+ * both, so that they interpose on liblmdb's), that replay inserts are not
+ * synced one by one while the durable tables are.
  */
 #include "config.h"
 
@@ -16,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <check.h>
@@ -33,6 +43,25 @@
 #define NRACEKEYS 200
 
 static char *basedir, *tmpdir;
+
+/* Calls of fsync() and fdatasync() in this process.  The definitions
+ * below take the place of libc's for liblmdb (the executable's symbols
+ * come first), count, and make the system call themselves. */
+static volatile unsigned long nsyncs;
+
+int
+fsync(int fd)
+{
+    nsyncs++;
+    return (int)syscall(SYS_fsync, fd);
+}
+
+int
+fdatasync(int fd)
+{
+    nsyncs++;
+    return (int)syscall(SYS_fdatasync, fd);
+}
 static krb5_context ctx;
 static unsigned char ed_spki[128], ec_spki[128];
 static size_t ed_spki_len, ec_spki_len;
@@ -139,13 +168,21 @@ replay_key(unsigned char key[KS_STORE_REPLAY_KEY_LEN], int b, unsigned int i)
     key[1] = (unsigned char)i;
 }
 
-/* Write one record straight into table db of the store file in dir with
+/* The file holding table db: replay.mdb for the replay tables. */
+static const char *
+file_of(const char *db)
+{
+    return strncmp(db, "replay", 6) == 0 ? KS_STORE_REPLAY_FILE :
+        KS_STORE_FILE;
+}
+
+/* Write one record straight into table db of its store file in dir with
  * LMDB (no store handle may be open in this process). */
 static void
 raw_put(const char *dir, const char *db, const void *k, size_t klen,
         const void *v, size_t vlen)
 {
-    char *path = unit_path(dir, KS_STORE_FILE);
+    char *path = unit_path(dir, file_of(db));
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
@@ -160,6 +197,47 @@ raw_put(const char *dir, const char *db, const void *k, size_t klen,
     ck_assert_int_eq(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
     free(path);
+}
+
+/* The number of entries of table db in file name of dir, read straight
+ * with LMDB in a child process (this one may have the file open); -1 if
+ * the table does not exist. */
+static long
+raw_entries(const char *dir, const char *name, const char *db)
+{
+    int fds[2], status;
+    long n = -2;
+    pid_t pid;
+
+    ck_assert_int_eq(pipe(fds), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char *path = unit_path(dir, name);
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        MDB_stat ms;
+        long count = -1;
+
+        if (mdb_env_create(&env) != 0 ||
+            mdb_env_set_maxdbs(env, KS_STORE_MAX_DBS) != 0 ||
+            mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY, 0600) != 0 ||
+            mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0)
+            _exit(1);
+        if (mdb_dbi_open(txn, db, 0, &dbi) == 0 &&
+            mdb_stat(txn, dbi, &ms) == 0)
+            count = (long)ms.ms_entries;
+        if (write(fds[1], &count, sizeof(count)) != (ssize_t)sizeof(count))
+            _exit(1);
+        _exit(0);
+    }
+    close(fds[1]);
+    ck_assert_int_eq(read(fds[0], &n, sizeof(n)), (ssize_t)sizeof(n));
+    close(fds[0]);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return n;
 }
 
 /* Encode a version-1 staging record into buf; return its length. */
@@ -214,6 +292,39 @@ START_TEST(test_open_creates_private_files)
     ck_assert_uint_eq(sb.st_mode & 0777, 0600);
     ks_store_close(st);
     ks_store_close(NULL);
+    free(data);
+    free(lock);
+}
+END_TEST
+
+/* replay.mdb is made by the first replay call (kstateless, which opens
+ * the store for the staging and provisioned tables only, never makes it),
+ * with private files too. */
+START_TEST(test_replay_file_created_on_first_use)
+{
+    struct ks_store *st;
+    char *data = unit_path(tmpdir, "replay.mdb");
+    char *lock = unit_path(tmpdir, "replay.mdb-lock");
+    unsigned char k[KS_STORE_REPLAY_KEY_LEN];
+    struct stat sb;
+    mode_t old = umask(0);
+
+    st = open_ok();
+    ck_assert_str_eq(ks_store_replay_path(st), data);
+    ck_assert_int_eq(ks_store_provision_add(ctx, st, "p1", T0), 0);
+    ck_assert_int_eq(lstat(data, &sb), -1);
+    ck_assert_int_eq(lstat(lock, &sb), -1);
+    replay_key(k, 0x12, 1);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k, T0 + 60,
+                                                      T0), 0);
+    umask(old);
+    ck_assert_int_eq(lstat(data, &sb), 0);
+    ck_assert(S_ISREG(sb.st_mode));
+    ck_assert_uint_eq(sb.st_mode & 0777, 0600);
+    ck_assert_int_eq(lstat(lock, &sb), 0);
+    ck_assert(S_ISREG(sb.st_mode));
+    ck_assert_uint_eq(sb.st_mode & 0777, 0600);
+    ks_store_close(st);
     free(data);
     free(lock);
 }
@@ -281,6 +392,92 @@ END_TEST
 START_TEST(test_open_refuses_group_writable_lock)
 {
     expect_mode_refused("store.mdb-lock", 0660);
+}
+END_TEST
+
+/* A replay file made writable by group or others is refused at the
+ * first replay call of a process, with a message naming it; the durable
+ * tables stay usable. */
+static void
+expect_replay_mode_refused(const char *name, mode_t mode)
+{
+    struct ks_store *st = NULL;
+    char *path = unit_path(tmpdir, name);
+    unsigned char k[KS_STORE_REPLAY_KEY_LEN];
+    time_t since;
+    char msg[80];
+
+    replay_key(k, 0x13, 1);
+    raw_put(tmpdir, "replay", k, sizeof(k), "", 0);
+    ck_assert_int_eq(chmod(path, mode), 0);
+    st = open_ok();
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k, T0 + 60,
+                                                      T0), EPERM);
+    expect_msg(EPERM, path);
+    expect_msg(EPERM, "writable by group or others");
+    snprintf(msg, sizeof(msg), "(mode %03o); chmod 600 it", (unsigned)mode);
+    expect_msg(EPERM, msg);
+    ck_assert_int_eq(ks_store_replay_purge(ctx, st, T0, NULL), EPERM);
+    ck_assert_int_eq(ks_store_provision_get(ctx, st, "x", &since),
+                     KRB5_KDB_NOENTRY);
+    ks_store_close(st);
+    ck_assert_int_eq(chmod(path, 0600), 0);
+    free(path);
+}
+
+START_TEST(test_replay_refuses_group_writable_file)
+{
+    expect_replay_mode_refused("replay.mdb", 0620);
+}
+END_TEST
+
+START_TEST(test_replay_refuses_world_writable_lock)
+{
+    expect_replay_mode_refused("replay.mdb-lock", 0606);
+}
+END_TEST
+
+START_TEST(test_replay_refuses_symlink)
+{
+    struct ks_store *st = open_ok();
+    char *target = unit_path(tmpdir, "elsewhere.mdb");
+    char *path = unit_path(tmpdir, "replay.mdb");
+    unsigned char k[KS_STORE_REPLAY_KEY_LEN];
+
+    unit_write_file(target, "", 0, 0600);
+    ck_assert_int_eq(symlink(target, path), 0);
+    replay_key(k, 0x14, 1);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k, T0 + 60,
+                                                      T0), EPERM);
+    expect_msg(EPERM, "symbolic link");
+    ks_store_close(st);
+    free(target);
+    free(path);
+}
+END_TEST
+
+/* A damaged replay.mdb (what a power loss can leave, see ks_store.h) is
+ * refused with a message saying what it holds and what to do. */
+START_TEST(test_replay_refuses_damaged_file)
+{
+    struct ks_store *st;
+    char *path = unit_path(tmpdir, "replay.mdb");
+    unsigned char junk[16384], k[KS_STORE_REPLAY_KEY_LEN];
+    krb5_error_code ret;
+    size_t i;
+
+    for (i = 0; i < sizeof(junk); i++)
+        junk[i] = (unsigned char)(i * 131 + 7);
+    unit_write_file(path, junk, sizeof(junk), 0600);
+    st = open_ok();
+    replay_key(k, 0x15, 1);
+    ret = ks_store_replay_check_and_insert(ctx, st, k, T0 + 60, T0);
+    ck_assert_int_eq(ret, KRB5_KDB_DB_CORRUPT);
+    expect_msg(ret, path);
+    expect_msg(ret, "replay cache");
+    expect_msg(ret, "remove it");
+    ks_store_close(st);
+    free(path);
 }
 END_TEST
 
@@ -881,18 +1078,24 @@ START_TEST(test_handle_used_after_fork)
     struct ks_store *st = open_ok();
     unsigned char k1[KS_STORE_REPLAY_KEY_LEN], k2[KS_STORE_REPLAY_KEY_LEN];
     char *lock = unit_path(tmpdir, "store.mdb-lock");
+    char *rlock = unit_path(tmpdir, "replay.mdb-lock");
     int ready[2], done[2];
-    struct stat sb;
+    struct stat sb, rsb;
+    time_t since;
     pid_t pid;
     char c;
 
     replay_key(k1, 0x77, 1);
     replay_key(k2, 0x77, 2);
-    ck_assert_int_eq(stat(lock, &sb), 0);
+    ck_assert_int_eq(ks_store_provision_add(ctx, st, "p1", T0), 0);
     ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k1, T0 + 60,
                                                       T0), 0);
+    ck_assert_int_eq(stat(lock, &sb), 0);
+    ck_assert_int_eq(stat(rlock, &rsb), 0);
     ck_assert_msg(holds_posix_lock(getpid(), sb.st_ino),
-                  "the opening process holds no lock on the lock file");
+                  "the opening process holds no lock on store.mdb-lock");
+    ck_assert_msg(holds_posix_lock(getpid(), rsb.st_ino),
+                  "the opening process holds no lock on replay.mdb-lock");
     ck_assert_int_eq(pipe(ready), 0);
     ck_assert_int_eq(pipe(done), 0);
     pid = fork();
@@ -904,25 +1107,232 @@ START_TEST(test_handle_used_after_fork)
         bad |= ks_store_replay_check_and_insert(ctx, st, k1, T0 + 60, T0) !=
             KRB5KRB_AP_ERR_REPEAT;
         bad |= ks_store_replay_check_and_insert(ctx, st, k2, T0 + 60, T0) != 0;
+        bad |= ks_store_provision_get(ctx, st, "p1", &since) != 0;
+        bad |= ks_store_provision_add(ctx, st, "p2", T0) != 0;
         /* Stay alive while the parent looks at our locks. */
         if (write(ready[1], "r", 1) != 1 || read(done[0], &c, 1) < 0)
             bad = 1;
+        ks_store_close(st);
         _exit(bad);
     }
     ck_assert_int_eq(read(ready[0], &c, 1), 1);
     /* Record locks are not inherited: a child using the parent's LMDB
-     * environment would hold none, and a process opening the store later
+     * environments would hold none, and a process opening the store later
      * could take it for unused and reset its lock table. */
+    ck_assert_msg(holds_posix_lock(pid, rsb.st_ino),
+                  "the child using the handle holds no lock on "
+                  "replay.mdb-lock: it did not open replay.mdb again");
     ck_assert_msg(holds_posix_lock(pid, sb.st_ino),
-                  "the child using the handle holds no lock on the lock "
-                  "file: it did not open the store again");
+                  "the child using the handle holds no lock on "
+                  "store.mdb-lock: it did not open store.mdb again");
     ck_assert_int_eq(write(done[1], "d", 1), 1);
     expect_child_ok(pid);
     ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k2, T0 + 60,
                                                       T0),
                      KRB5KRB_AP_ERR_REPEAT);
+    ck_assert_int_eq(ks_store_provision_get(ctx, st, "p2", &since), 0);
+    ck_assert_msg(holds_posix_lock(getpid(), rsb.st_ino),
+                  "the parent lost its lock on replay.mdb-lock when the "
+                  "child closed the handle");
     ks_store_close(st);
     free(lock);
+    free(rlock);
+}
+END_TEST
+
+/* The replay tables are in replay.mdb, not in store.mdb, and a purge
+ * removes expired entries and their index entries from it. */
+START_TEST(test_replay_tables_in_own_file)
+{
+    struct ks_store *st = open_ok();
+    unsigned char k[KS_STORE_REPLAY_KEY_LEN];
+    size_t removed;
+    unsigned int i;
+
+    for (i = 0; i < 6; i++) {
+        replay_key(k, 0x16, i);
+        ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k,
+                                                          T0 + 10 + i, T0),
+                         0);
+    }
+    ck_assert_int_eq(raw_entries(tmpdir, KS_STORE_REPLAY_FILE, "replay"), 6);
+    ck_assert_int_eq(raw_entries(tmpdir, KS_STORE_REPLAY_FILE,
+                                 "replay_expiry"), 6);
+    ck_assert_int_eq(raw_entries(tmpdir, KS_STORE_FILE, "replay"), -1);
+    ck_assert_int_eq(raw_entries(tmpdir, KS_STORE_FILE, "replay_expiry"), -1);
+    ck_assert_int_eq(raw_entries(tmpdir, KS_STORE_FILE, "staging"), 0);
+    ck_assert_int_eq(raw_entries(tmpdir, KS_STORE_REPLAY_FILE, "staging"),
+                     -1);
+    ck_assert_int_eq(ks_store_replay_purge(ctx, st, T0 + 12, &removed), 0);
+    ck_assert_uint_eq(removed, 3);
+    ck_assert_int_eq(raw_entries(tmpdir, KS_STORE_REPLAY_FILE, "replay"), 3);
+    ck_assert_int_eq(raw_entries(tmpdir, KS_STORE_REPLAY_FILE,
+                                 "replay_expiry"), 3);
+    /* An insert purges on the side, in the same file. */
+    replay_key(k, 0x17, 0);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k, T0 + 100,
+                                                      T0 + 50), 0);
+    ck_assert_int_eq(raw_entries(tmpdir, KS_STORE_REPLAY_FILE, "replay"), 1);
+    ck_assert_int_eq(raw_entries(tmpdir, KS_STORE_REPLAY_FILE,
+                                 "replay_expiry"), 1);
+    ks_store_close(st);
+}
+END_TEST
+
+/* Entries recorded through one handle are replays for a second handle of
+ * this process and for a process that opened the store on its own while
+ * this one has it open, both ways. */
+START_TEST(test_replay_shared_between_handles_and_processes)
+{
+    struct ks_store *st = open_ok(), *st2 = open_ok();
+    unsigned char k1[KS_STORE_REPLAY_KEY_LEN], k2[KS_STORE_REPLAY_KEY_LEN];
+    int go[2], back[2];
+    pid_t pid;
+    char c;
+
+    replay_key(k1, 0x18, 1);
+    replay_key(k2, 0x18, 2);
+    ck_assert_int_eq(pipe(go), 0);
+    ck_assert_int_eq(pipe(back), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct ks_store *cst = NULL;
+        int bad = 0;
+
+        /* A fresh handle: this child never uses the inherited ones. */
+        bad |= ks_store_open(ctx, tmpdir, 0, &cst) != 0;
+        if (read(go[0], &c, 1) != 1)
+            _exit(5);
+        bad |= ks_store_replay_check_and_insert(ctx, cst, k1, T0 + 60,
+                                                T0) != KRB5KRB_AP_ERR_REPEAT;
+        bad |= ks_store_replay_check_and_insert(ctx, cst, k2, T0 + 60,
+                                                T0) != 0;
+        if (write(back[1], "b", 1) != 1)
+            bad = 1;
+        _exit(bad);
+    }
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k1, T0 + 60,
+                                                      T0), 0);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st2, k1, T0 + 60,
+                                                      T0),
+                     KRB5KRB_AP_ERR_REPEAT);
+    ck_assert_int_eq(write(go[1], "g", 1), 1);
+    ck_assert_int_eq(read(back[0], &c, 1), 1);
+    expect_child_ok(pid);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st2, k2, T0 + 60,
+                                                      T0),
+                     KRB5KRB_AP_ERR_REPEAT);
+    ks_store_close(st2);
+    ks_store_close(st);
+}
+END_TEST
+
+/* A writer killed with SIGKILL right after its insert, without closing
+ * (so without the sync of ks_store_close()): the entry was committed to
+ * the page cache and is a replay for the next process, as for a KDC
+ * restarted after kill -9. */
+START_TEST(test_replay_survives_kill9_and_reopen)
+{
+    struct ks_store *st;
+    unsigned char k[KS_STORE_REPLAY_KEY_LEN], k0[KS_STORE_REPLAY_KEY_LEN];
+    int fds[2], status, pass;
+    pid_t pid;
+    char c;
+
+    replay_key(k0, 0x19, 0);
+    replay_key(k, 0x19, 1);
+    ck_assert_int_eq(pipe(fds), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        st = NULL;
+        /* Not the first insert of this process, which syncs. */
+        if (ks_store_open(ctx, tmpdir, 0, &st) != 0 ||
+            ks_store_replay_check_and_insert(ctx, st, k0, T0 + 600,
+                                             T0) != 0 ||
+            ks_store_replay_check_and_insert(ctx, st, k, T0 + 600, T0) != 0)
+            _exit(1);
+        if (write(fds[1], "w", 1) != 1)
+            _exit(1);
+        pause();
+        _exit(2);
+    }
+    close(fds[1]);
+    ck_assert_int_eq(read(fds[0], &c, 1), 1);
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    for (pass = 0; pass < 2; pass++) {
+        st = open_ok();
+        ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k,
+                                                          T0 + 600, T0 + 1),
+                         KRB5KRB_AP_ERR_REPEAT);
+        ks_store_close(st);
+    }
+}
+END_TEST
+
+/* Replay inserts are committed without a sync each: a burst of them costs
+ * LMDB no fsync()/fdatasync() beyond one per KS_STORE_REPLAY_SYNC_SECS
+ * (and the first of the process), while every provisioned-table write
+ * is synced.  An insert after the interval syncs, and so does closing a
+ * handle that wrote. */
+START_TEST(test_replay_not_synced_per_insert)
+{
+    struct ks_store *st = open_ok();
+    unsigned char k[KS_STORE_REPLAY_KEY_LEN];
+    struct timespec t0, t1, pause_ts = { KS_STORE_REPLAY_SYNC_SECS,
+                                         50 * 1000 * 1000 };
+    unsigned long before, first;
+    double elapsed;
+    char id[16];
+    unsigned int i;
+
+    before = nsyncs;
+    for (i = 0; i < 10; i++) {
+        snprintf(id, sizeof(id), "p%u", i);
+        ck_assert_int_eq(ks_store_provision_add(ctx, st, id, T0), 0);
+    }
+    ck_assert_msg(nsyncs - before >= 10, "10 provisioned-table writes made "
+                  "%lu syncs: the interposition does not count LMDB's "
+                  "(or store.mdb is no longer synced)", nsyncs - before);
+
+    replay_key(k, 0x1a, 0);
+    before = nsyncs;
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k, T0 + 60,
+                                                      T0), 0);
+    first = nsyncs - before;
+    ck_assert_uint_ge(first, 1);
+    before = nsyncs;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (i = 1; i <= 200; i++) {
+        replay_key(k, 0x1a, i);
+        ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k,
+                                                          T0 + 60, T0), 0);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    elapsed = (double)(t1.tv_sec - t0.tv_sec) +
+        (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ck_assert_msg(nsyncs - before <=
+                  first * (1 + (unsigned long)(elapsed /
+                                               KS_STORE_REPLAY_SYNC_SECS)),
+                  "200 replay inserts in %.3f s made %lu syncs", elapsed,
+                  nsyncs - before);
+
+    /* After the interval, the next insert syncs. */
+    nanosleep(&pause_ts, NULL);
+    before = nsyncs;
+    replay_key(k, 0x1b, 0);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k, T0 + 60,
+                                                      T0), 0);
+    ck_assert_uint_ge(nsyncs - before, 1);
+    replay_key(k, 0x1b, 1);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k, T0 + 60,
+                                                      T0), 0);
+    before = nsyncs;
+    ks_store_close(st);
+    ck_assert_uint_ge(nsyncs - before, 1);
 }
 END_TEST
 
@@ -1024,8 +1434,9 @@ START_TEST(test_map_full)
     }
     ck_assert_int_eq(ret, ENOSPC);
     ck_assert_uint_gt(i, 10);
+    expect_msg(ENOSPC, "replay cache");
     expect_msg(ENOSPC, "is full");
-    expect_msg(ENOSPC, ks_store_path(st));
+    expect_msg(ENOSPC, ks_store_replay_path(st));
     /* Committed data stay readable, and a failed write left no half. */
     ck_assert_int_eq(ks_store_stage_get(ctx, st, "d1", &got), 0);
     ks_stage_entry_free_contents(&got);
@@ -1059,6 +1470,11 @@ store_suite(void)
     tcase_add_test(tc, test_reopen_refuses_file_made_writable);
     tcase_add_test(tc, test_open_refuses_symlink);
     tcase_add_test(tc, test_open_refuses_non_store_file);
+    tcase_add_test(tc, test_replay_file_created_on_first_use);
+    tcase_add_test(tc, test_replay_refuses_group_writable_file);
+    tcase_add_test(tc, test_replay_refuses_world_writable_lock);
+    tcase_add_test(tc, test_replay_refuses_symlink);
+    tcase_add_test(tc, test_replay_refuses_damaged_file);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("tables");
@@ -1087,6 +1503,10 @@ store_suite(void)
     tcase_add_test(tc, test_replay_purge_is_bounded);
     tcase_add_test(tc, test_replay_insert_purges_some);
     tcase_add_test(tc, test_handle_used_after_fork);
+    tcase_add_test(tc, test_replay_tables_in_own_file);
+    tcase_add_test(tc, test_replay_shared_between_handles_and_processes);
+    tcase_add_test(tc, test_replay_survives_kill9_and_reopen);
+    tcase_add_test(tc, test_replay_not_synced_per_insert);
     tcase_add_test(tc, test_four_processes_race_on_replay_keys);
     tcase_add_test(tc, test_map_full);
     suite_add_tcase(s, tc);
