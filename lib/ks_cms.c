@@ -514,12 +514,25 @@ check_pinned(krb5_context ctx, X509 *signer, const struct ks_cms_trust *trust,
 {
     krb5_error_code ret = 0;
     const unsigned char *p = trust->pinned_spki;
+    unsigned char *der = NULL;
     EVP_PKEY *pinned, *pub;
     char subj[256];
+    int len;
 
     if (p == NULL || trust->pinned_spki_len == 0 ||
         trust->pinned_spki_len > KS_ASN1_MAX_INPUT)
         return EINVAL;
+    /* Fast path: the certificate's SubjectPublicKeyInfo is byte for byte
+     * the pinned one (decoding both keys costs more than the signature
+     * check).  Equal keys in other encodings (a compressed EC point, say)
+     * are compared as keys below. */
+    len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(signer), &der);
+    if (len > 0 && (size_t)len == trust->pinned_spki_len &&
+        memcmp(der, trust->pinned_spki, len) == 0) {
+        OPENSSL_free(der);
+        return 0;
+    }
+    OPENSSL_free(der);
     pinned = d2i_PUBKEY(NULL, &p, (long)trust->pinned_spki_len);
     if (pinned == NULL || p != trust->pinned_spki + trust->pinned_spki_len) {
         EVP_PKEY_free(pinned);
