@@ -98,6 +98,7 @@ login_cause(krb5_error_code code)
     case KRB5KRB_AP_ERR_BAD_INTEGRITY:
         return KS_DEVREG_E_TICKET_INVALID;
     case KRB5KDC_ERR_CLIENT_NAME_MISMATCH:
+    case KRB5KRB_AP_ERR_BADMATCH:       /* authenticator of another client */
         return KS_DEVREG_E_TICKET_WRONG_CLIENT;
     case KRB5KRB_AP_ERR_SKEW:
     case KRB5KRB_AP_ERR_TKT_NYV:
@@ -108,7 +109,6 @@ login_cause(krb5_error_code code)
         return KS_DEVREG_E_REPLAY;
     case KRB5KRB_AP_ERR_BADVERSION:
     case KRB5KRB_AP_ERR_MSG_TYPE:
-    case KRB5KRB_AP_ERR_BADMATCH:
     case KRB5KRB_AP_ERR_NOT_US:
     case KRB5KRB_AP_WRONG_PRINC:
     case KRB5_BADMSGTYPE:

@@ -186,6 +186,10 @@ devreg_login_verify(krb5_context ctx, krb5_db_entry *devreg_entry,
                                    "ticket does not decrypt with a key of "
                                    "the registration service (tampered, "
                                    "or not issued by this realm)");
+        } else if (ret == KRB5KRB_AP_ERR_BADMATCH) {
+            krb5_set_error_message(ctx, ret, "devreg: the login "
+                                   "authenticator and the registration "
+                                   "ticket name different devices");
         } else if (ret == KRB5KRB_AP_ERR_TKT_NYV) {
             krb5_set_error_message(ctx, ret, "devreg: the registration "
                                    "ticket is not valid yet (check the "

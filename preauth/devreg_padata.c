@@ -35,7 +35,9 @@ devreg_message_padata(const struct ks_devreg_message *msg, krb5_pa_data **pa_out
 }
 
 /* Each cause, the code that carries it (one of those MIT's KDC passes
- * through: see filter_preauth_error in its kdc_preauth.c), and a name. */
+ * through: see filter_preauth_error in its kdc_preauth.c), and a name.
+ * Not KRB5KRB_AP_ERR_BAD_INTEGRITY, which fits several causes: MIT kinit
+ * reports that code as "Password incorrect" and drops the message. */
 static const struct {
     int32_t code;
     krb5_error_code wire;
@@ -59,17 +61,17 @@ static const struct {
       "anonymous-disabled" },
     { KS_DEVREG_E_ANONYMOUS_STAGED, KRB5KDC_ERR_CLIENT_NOT_TRUSTED,
       "anonymous-for-staged-device" },
-    { KS_DEVREG_E_FRESHNESS_MISSING, KRB5KRB_AP_ERR_BAD_INTEGRITY,
+    { KS_DEVREG_E_FRESHNESS_MISSING, KRB5KDC_ERR_CLIENT_NOT_TRUSTED,
       "missing-freshness-token" },
     { KS_DEVREG_E_FRESHNESS_STALE, KRB5KRB_AP_ERR_SKEW,
       "stale-freshness-token" },
-    { KS_DEVREG_E_FRESHNESS_INVALID, KRB5KRB_AP_ERR_BAD_INTEGRITY,
+    { KS_DEVREG_E_FRESHNESS_INVALID, KRB5KDC_ERR_CLIENT_NOT_TRUSTED,
       "invalid-freshness-token" },
-    { KS_DEVREG_E_BAD_BINDING, KRB5KRB_AP_ERR_BAD_INTEGRITY,
+    { KS_DEVREG_E_BAD_BINDING, KRB5KDC_ERR_CLIENT_NOT_TRUSTED,
       "request-binding" },
     { KS_DEVREG_E_UNSUPPORTED_GROUP, KRB5KDC_ERR_DH_KEY_PARAMETERS_NOT_ACCEPTED,
       "unsupported-group" },
-    { KS_DEVREG_E_TICKET_INVALID, KRB5KRB_AP_ERR_BAD_INTEGRITY,
+    { KS_DEVREG_E_TICKET_INVALID, KRB5KDC_ERR_CLIENT_NOT_TRUSTED,
       "registration-ticket-invalid" },
     { KS_DEVREG_E_TICKET_EXPIRED, KRB5KDC_ERR_CLIENT_NOT_TRUSTED,
       "registration-ticket-expired" },
