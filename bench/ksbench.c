@@ -26,14 +26,36 @@
  *          devices; -u U reuses names, taking (i/2) mod U instead of i/2
  *          (a control: as many requests, only U names of each kind).
  *
- * The keytab is copied into a MEMORY keytab at start-up, so that requests
- * do not reread a file.  With -a HOST:PORT, every process sends its requests
- * through one connected UDP socket, installed with krb5_set_kdc_send_hook()
- * (the hook returns the KDC's reply to the library, which then neither
- * locates the KDC nor opens a socket of its own).  That keeps the client
- * side cheap enough for the KDC, not the load generator, to be the
- * bottleneck on a small machine.  Without -a the library's own transport is
- * used (profile lookup, getaddrinfo and a new socket per request).
+ *   init   krb5_get_init_creds_password() with no password and no
+ *          prompter, as kinit does it for a preauthentication module that
+ *          needs neither: for the client principal (-p), optionally for
+ *          the service -s (kinit -S), with the preauth attributes -X
+ *          NAME=VALUE (kinit -X) and, with -A, anonymously (kinit -n; the
+ *          client is then WELLKNOWN/ANONYMOUS of the default realm unless
+ *          -p names another).  -M NAME=CCACHE copies the credentials of
+ *          CCACHE into a MEMORY ccache of each process at setup and passes
+ *          NAME=MEMORY:... as an attribute, so that a module that reads a
+ *          ccache for every request (devreg_ticket) does not reread a
+ *          file.  Examples: a devreg registration (-s devreg/REALM -X
+ *          devreg_anchor=FILE:ca.pem -X devreg_identity=FILE:c.pem,k.pem),
+ *          a devreg login (-M devreg_ticket=FILE:reg.cc), MIT's anonymous
+ *          PKINIT (-A -X X509_anchors=FILE:ca.pem).
+ *
+ * The keytab (as, tgs, names) is copied into a MEMORY keytab at start-up,
+ * so that requests do not reread a file.  With -a HOST:PORT, every process
+ * sends its requests through one connected UDP socket, installed with
+ * krb5_set_kdc_send_hook() (the hook returns the KDC's reply to the
+ * library, which then neither locates the KDC nor opens a socket of its
+ * own).  That keeps the client side cheap enough for the KDC, not the load
+ * generator, to be the bottleneck on a small machine.  As the library
+ * would, the hook sends a message longer than 1465 bytes (libkrb5's
+ * default udp_preference_limit) over a new TCP connection instead, and
+ * resends a message over TCP when the KDC answers KRB_ERR_RESPONSE_TOO_BIG
+ * (a reply longer than its kdc_max_dgram_reply_size, 4096 by default).
+ * Without -a the library's own transport is used (profile lookup,
+ * getaddrinfo and a new socket per request).  Either way the hook counts
+ * the messages sent to the KDC (exchanges; a UDP attempt answered "too
+ * big" and its TCP retry are two).
  *
  * Work is split over -c processes (fork).  Process k handles request
  * numbers k, k + c, k + 2c, ... so that names stay distinct across
@@ -46,19 +68,22 @@
  *
  * Output (stdout), one machine-readable line, then one line for humans:
  *
- *   ksbench mode=tgs procs=2 requests=48213 errors=0 elapsed=10.002 rps=4820.3 client_cpu_us=130
+ *   ksbench mode=tgs procs=2 requests=48213 errors=0 elapsed=10.002 rps=4820.3 client_cpu_us=130 exchanges=48213 exch_per_req=1.00
  *   tgs: 48213 requests (0 errors) in 10.00 s with 2 client processes: 4820 requests/s
  *
  * requests counts every attempt, errors those that failed; rps is
  * (requests - errors) / elapsed, elapsed being wall time from the start
  * signal to the last report; client_cpu_us is the CPU time of the client
- * processes (user + system, setup included) per request.  The first error
+ * processes (user + system, setup included) per request; exchanges counts
+ * the messages sent to the KDC during the measured run, exch_per_req is
+ * exchanges / requests (round trips per request).  The first error
  * of each process goes to stderr.  Exit status: 0 when the run completed,
  * 1 when setup failed or no request succeeded, 2 for usage errors.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <poll.h>
@@ -80,8 +105,15 @@
 #define KSB_UDP_MAX 65536
 #define KSB_UDP_TRIES 3
 #define KSB_UDP_TIMEOUT_MS 1000
+#define KSB_TCP_TIMEOUT_MS 10000
+#define KSB_MAX_ATTRS 16
+/* libkrb5's default udp_preference_limit: longer messages go over TCP. */
+#define KSB_UDP_PREF_LIMIT 1465
+/* The protocol code of KRB5KRB_ERR_RESPONSE_TOO_BIG in a KRB-ERROR. */
+#define KSB_ERR_RESPONSE_TOO_BIG \
+    (KRB5KRB_ERR_RESPONSE_TOO_BIG - ERROR_TABLE_BASE_krb5)
 
-enum ksb_mode { KSB_AS, KSB_TGS, KSB_NAMES };
+enum ksb_mode { KSB_AS, KSB_TGS, KSB_NAMES, KSB_INIT };
 
 struct ksb_options {
     enum ksb_mode mode;
@@ -95,6 +127,11 @@ struct ksb_options {
     double seconds;             /* 0: no time bound */
     unsigned long count;        /* 0: no count bound */
     int procs;
+    int anonymous;              /* init: -A */
+    const char *attrs[KSB_MAX_ATTRS];   /* init: -X NAME=VALUE */
+    int nattrs;
+    const char *ccattrs[KSB_MAX_ATTRS]; /* init: -M NAME=CCACHE */
+    int nccattrs;
 };
 
 /* One record on the report pipe: a process is ready, failed setup, or is
@@ -106,6 +143,7 @@ struct ksb_report {
     int proc;
     unsigned long requests;
     unsigned long errors;
+    unsigned long exchanges;
     double elapsed;
     char message[512];
 };
@@ -118,37 +156,53 @@ struct ksb_client {
     krb5_keytab keytab;
     krb5_get_init_creds_opt *opt;
     krb5_ccache ccache;         /* holds only the TGT (tgs, names) */
+    krb5_ccache memcc[KSB_MAX_ATTRS];   /* init: copies made for -M */
     int kdc_fd;                 /* -a: UDP socket connected to the KDC */
+    struct sockaddr_storage kdc_addr;   /* -a: its address, for TCP */
+    socklen_t kdc_addrlen;
     unsigned char *udp_buf;
+    unsigned long exchanges;    /* messages sent to the KDC */
 };
 
 static void
 usage(void)
 {
     fprintf(stderr,
-            "usage: ksbench -m as|tgs|names -p PRINC [-k KEYTAB] "
+            "usage: ksbench -m as|tgs|names|init -p PRINC [-k KEYTAB] "
             "[-s SERVICE]\n"
-            "               [-D DEVICE] [-u COUNT] [-a HOST:PORT]\n"
-            "               [-d SECONDS] [-n COUNT] [-c PROCS]\n"
+            "               [-D DEVICE] [-u COUNT] [-A] [-X NAME=VALUE]... "
+            "[-M NAME=CCACHE]...\n"
+            "               [-a HOST:PORT] [-d SECONDS] [-n COUNT] "
+            "[-c PROCS]\n"
             "  -m MODE     as: AS requests with a keytab; tgs: TGS requests "
             "(no cache);\n"
             "              names: lookups of distinct service and device "
-            "names\n"
+            "names;\n"
+            "              init: AS exchanges driven by preauth attributes "
+            "(kinit -X)\n"
             "  -p PRINC    client principal (as, tgs, names: owner of the "
             "TGT)\n"
             "  -k KEYTAB   keytab holding PRINC's keys (default: the default "
             "keytab)\n"
             "  -s SERVICE  tgs: service principal; names: template, %%u is "
             "the index\n"
-            "              (default host/svc%%u.example.test)\n"
+            "              (default host/svc%%u.example.test); init: the "
+            "initial ticket's\n"
+            "              service (kinit -S)\n"
             "  -D DEVICE   names: device template (default device/dev%%u)\n"
             "  -u COUNT    names: use only COUNT names of each kind, "
             "cyclically\n"
-            "  -a HOST:PORT  send requests over UDP to HOST:PORT through "
+            "  -A          init: anonymous (kinit -n); PRINC defaults to "
+            "WELLKNOWN/ANONYMOUS\n"
+            "  -X NAME=VALUE  init: a preauth attribute (kinit -X), "
+            "repeatable\n"
+            "  -M NAME=CCACHE init: copy CCACHE into a MEMORY ccache and pass "
+            "NAME=MEMORY:...\n"
+            "  -a HOST:PORT  send requests to HOST:PORT over UDP through "
             "one socket per\n"
-            "              process (default: the library locates the KDC and "
-            "opens a\n"
-            "              socket for every request)\n"
+            "              process, long ones over TCP (default: the "
+            "library locates the\n"
+            "              KDC and opens a socket for every request)\n"
             "  -d SECONDS  stop after SECONDS (default 10 when -n is not "
             "given)\n"
             "  -n COUNT    stop after COUNT requests in total\n"
@@ -280,9 +334,11 @@ cleanup:
     return ret;
 }
 
-/* Open a UDP socket connected to addr ("HOST:PORT", "[V6]:PORT"). */
+/* Open a UDP socket connected to addr ("HOST:PORT", "[V6]:PORT"); store
+ * the address in *ss (for TCP connections to the same place). */
 static krb5_error_code
-open_kdc_socket(const char *addr, int *fd_out)
+open_kdc_socket(const char *addr, int *fd_out, struct sockaddr_storage *ss,
+                socklen_t *sslen)
 {
     struct addrinfo hints, *res = NULL, *ai;
     char host[256];
@@ -315,8 +371,12 @@ open_kdc_socket(const char *addr, int *fd_out)
                     ai->ai_protocol);
         if (fd < 0)
             continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+        if (ai->ai_addrlen <= sizeof(*ss) &&
+            connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+            *sslen = ai->ai_addrlen;
             break;
+        }
         close(fd);
         fd = -1;
     }
@@ -327,50 +387,182 @@ open_kdc_socket(const char *addr, int *fd_out)
     return 0;
 }
 
-/*
- * Pre-send hook (krb5_set_kdc_send_hook): exchange the message over this
- * process's connected UDP socket and hand the reply to the library, which
- * then skips locating the KDC and opening a socket of its own.  A request
- * is resent after a second without an answer, three times at most.
- */
-static krb5_error_code KRB5_CALLCONV
-udp_send_hook(krb5_context ctx, void *data, const krb5_data *realm,
-              const krb5_data *message, krb5_data **new_message_out,
-              krb5_data **new_reply_out)
+/* Wait until fd is ready for events (POLLIN or POLLOUT), at most ms
+ * milliseconds; 0 when ready, else an error code. */
+static krb5_error_code
+wait_fd(int fd, short events, int ms)
 {
-    struct ksb_client *cl = data;
     struct pollfd pfd;
-    krb5_data reply;
+    int r;
+
+    pfd.fd = fd;
+    pfd.events = events;
+    do {
+        r = poll(&pfd, 1, ms);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return errno;
+    return (r == 0) ? KRB5_KDC_UNREACH : 0;
+}
+
+/* Write or read exactly len bytes on the stream socket fd. */
+static krb5_error_code
+tcp_io(int fd, void *buf, size_t len, int writing)
+{
+    size_t done = 0;
     ssize_t n;
-    int try, r;
+    krb5_error_code ret;
+
+    while (done < len) {
+        ret = wait_fd(fd, writing ? POLLOUT : POLLIN, KSB_TCP_TIMEOUT_MS);
+        if (ret)
+            return ret;
+        n = writing ? send(fd, (char *)buf + done, len - done, MSG_NOSIGNAL) :
+            recv(fd, (char *)buf + done, len - done, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return (n == 0) ? KRB5_KDC_UNREACH : errno;
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+/* One exchange over a new TCP connection to the -a address (RFC 4120
+ * 7.2.2: a four-byte big-endian length before each message), as libkrb5
+ * does for long messages; the reply goes to cl->udp_buf, its length to
+ * *len_out. */
+static krb5_error_code
+tcp_exchange(struct ksb_client *cl, const krb5_data *message, size_t *len_out)
+{
+    unsigned char hdr[4];
+    uint32_t len;
+    krb5_error_code ret;
+    int fd, r;
+
+    fd = socket(cl->kdc_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno;
+    do {
+        r = connect(fd, (struct sockaddr *)&cl->kdc_addr, cl->kdc_addrlen);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        ret = (errno == ECONNREFUSED) ? KRB5_KDC_UNREACH : errno;
+        goto cleanup;
+    }
+    hdr[0] = (unsigned char)(message->length >> 24);
+    hdr[1] = (unsigned char)(message->length >> 16);
+    hdr[2] = (unsigned char)(message->length >> 8);
+    hdr[3] = (unsigned char)message->length;
+    ret = tcp_io(fd, hdr, sizeof(hdr), 1);
+    if (!ret)
+        ret = tcp_io(fd, message->data, message->length, 1);
+    if (!ret)
+        ret = tcp_io(fd, hdr, sizeof(hdr), 0);
+    if (ret)
+        goto cleanup;
+    len = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) |
+        ((uint32_t)hdr[2] << 8) | hdr[3];
+    if (len == 0 || len > KSB_UDP_MAX) {
+        ret = KRB5KRB_ERR_FIELD_TOOLONG;
+        goto cleanup;
+    }
+    ret = tcp_io(fd, cl->udp_buf, len, 0);
+    if (!ret)
+        *len_out = len;
+
+cleanup:
+    close(fd);
+    return ret;
+}
+
+/* One exchange over this process's connected UDP socket: a request is
+ * resent after a second without an answer, three times at most. */
+static krb5_error_code
+udp_exchange(struct ksb_client *cl, const krb5_data *message, size_t *len_out)
+{
+    krb5_error_code ret;
+    ssize_t n;
+    int try;
 
     for (try = 0; try < KSB_UDP_TRIES; try++) {
         if (send(cl->kdc_fd, message->data, message->length, 0) < 0)
             return errno;
-        pfd.fd = cl->kdc_fd;
-        pfd.events = POLLIN;
-        do {
-            r = poll(&pfd, 1, KSB_UDP_TIMEOUT_MS);
-        } while (r < 0 && errno == EINTR);
-        if (r < 0)
-            return errno;
-        if (r == 0)
+        ret = wait_fd(cl->kdc_fd, POLLIN, KSB_UDP_TIMEOUT_MS);
+        if (ret == KRB5_KDC_UNREACH)
             continue;
+        if (ret)
+            return ret;
         n = recv(cl->kdc_fd, cl->udp_buf, KSB_UDP_MAX, 0);
         if (n < 0)
             return (errno == ECONNREFUSED) ? KRB5_KDC_UNREACH : errno;
-        reply.magic = KV5M_DATA;
-        reply.length = (unsigned int)n;
-        reply.data = (char *)cl->udp_buf;
-        return krb5_copy_data(ctx, &reply, new_reply_out);
+        *len_out = (size_t)n;
+        return 0;
     }
     return KRB5_KDC_UNREACH;
+}
+
+/* Nonzero if the len bytes in buf are a KRB-ERROR RESPONSE_TOO_BIG. */
+static int
+too_big(krb5_context ctx, unsigned char *buf, size_t len)
+{
+    krb5_data d;
+    krb5_error *err = NULL;
+    int big;
+
+    d.magic = KV5M_DATA;
+    d.length = (unsigned int)len;
+    d.data = (char *)buf;
+    /* A KRB-ERROR is [APPLICATION 30], DER tag 0x7e. */
+    if (len == 0 || buf[0] != 0x7e || krb5_rd_error(ctx, &d, &err) != 0)
+        return 0;
+    big = err->error == KSB_ERR_RESPONSE_TOO_BIG;
+    krb5_free_error(ctx, err);
+    return big;
+}
+
+/*
+ * Pre-send hook (krb5_set_kdc_send_hook): count the message; with -a,
+ * exchange it with the KDC (UDP, or TCP as libkrb5 would choose it) and
+ * hand the reply to the library, which then skips locating the KDC and
+ * opening a socket of its own.  Without -a, let the library send it.
+ */
+static krb5_error_code KRB5_CALLCONV
+send_hook(krb5_context ctx, void *data, const krb5_data *realm,
+          const krb5_data *message, krb5_data **new_message_out,
+          krb5_data **new_reply_out)
+{
+    struct ksb_client *cl = data;
+    krb5_data reply;
+    krb5_error_code ret;
+    size_t len = 0;
+
+    cl->exchanges++;
+    if (cl->kdc_fd < 0)
+        return 0;
+    if (message->length > KSB_UDP_PREF_LIMIT) {
+        ret = tcp_exchange(cl, message, &len);
+    } else {
+        ret = udp_exchange(cl, message, &len);
+        if (!ret && too_big(ctx, cl->udp_buf, len)) {
+            cl->exchanges++;
+            ret = tcp_exchange(cl, message, &len);
+        }
+    }
+    if (ret)
+        return ret;
+    reply.magic = KV5M_DATA;
+    reply.length = (unsigned int)len;
+    reply.data = (char *)cl->udp_buf;
+    return krb5_copy_data(ctx, &reply, new_reply_out);
 }
 
 /* Release everything client_setup() created. */
 static void
 client_free(struct ksb_client *cl)
 {
+    int i;
+
     if (cl->kdc_fd >= 0)
         close(cl->kdc_fd);
     free(cl->udp_buf);
@@ -378,6 +570,10 @@ client_free(struct ksb_client *cl)
         return;
     if (cl->ccache != NULL)
         krb5_cc_destroy(cl->ctx, cl->ccache);
+    for (i = 0; i < KSB_MAX_ATTRS; i++) {
+        if (cl->memcc[i] != NULL)
+            krb5_cc_destroy(cl->ctx, cl->memcc[i]);
+    }
     krb5_get_init_creds_opt_free(cl->ctx, cl->opt);
     if (cl->keytab != NULL)
         krb5_kt_close(cl->ctx, cl->keytab);
@@ -387,8 +583,120 @@ client_free(struct ksb_client *cl)
     memset(cl, 0, sizeof(*cl));
 }
 
+/* Split attr ("NAME=VALUE") at its first '=' into name (a copy in buf of
+ * size len) and *value; -1 if there is no '=' or name does not fit. */
+static int
+split_attr(const char *attr, char *buf, size_t len, const char **value)
+{
+    const char *eq = strchr(attr, '=');
+
+    if (eq == NULL || eq == attr || (size_t)(eq - attr) >= len)
+        return -1;
+    memcpy(buf, attr, (size_t)(eq - attr));
+    buf[eq - attr] = '\0';
+    *value = eq + 1;
+    return 0;
+}
+
+/* init: copy the credentials of ccache src into a new MEMORY ccache
+ * (*out) and return its full name in *name_out (free with
+ * krb5_free_string()). */
+static krb5_error_code
+copy_to_memory_ccache(krb5_context ctx, const char *src, krb5_ccache *out,
+                      char **name_out)
+{
+    krb5_ccache in = NULL, mem = NULL;
+    krb5_principal princ = NULL;
+    krb5_error_code ret;
+
+    *out = NULL;
+    *name_out = NULL;
+    ret = krb5_cc_resolve(ctx, src, &in);
+    if (!ret)
+        ret = krb5_cc_get_principal(ctx, in, &princ);
+    if (!ret)
+        ret = krb5_cc_new_unique(ctx, "MEMORY", NULL, &mem);
+    if (!ret)
+        ret = krb5_cc_initialize(ctx, mem, princ);
+    if (!ret)
+        ret = krb5_cc_copy_creds(ctx, in, mem);
+    if (!ret)
+        ret = krb5_cc_get_full_name(ctx, mem, name_out);
+    if (!ret) {
+        *out = mem;
+        mem = NULL;
+    }
+    if (mem != NULL)
+        krb5_cc_destroy(ctx, mem);
+    if (in != NULL)
+        krb5_cc_close(ctx, in);
+    krb5_free_principal(ctx, princ);
+    return ret;
+}
+
+/* init: the client principal, anonymous options and preauth attributes. */
+static krb5_error_code
+init_setup(const struct ksb_options *o, struct ksb_client *cl,
+           const char **what)
+{
+    krb5_error_code ret;
+    char name[128], *ccname = NULL;
+    const char *value;
+    int i;
+
+    if (o->client != NULL) {
+        *what = "parsing the client principal";
+        ret = krb5_parse_name(cl->ctx, o->client, &cl->client);
+    } else {
+        char *realm = NULL;
+
+        /* kinit -n: WELLKNOWN/ANONYMOUS of the default realm. */
+        *what = "getting the default realm";
+        ret = krb5_get_default_realm(cl->ctx, &realm);
+        if (!ret) {
+            ret = krb5_build_principal_ext(cl->ctx, &cl->client,
+                                           (unsigned int)strlen(realm),
+                                           realm,
+                                           (unsigned int)strlen(
+                                               KRB5_WELLKNOWN_NAMESTR),
+                                           KRB5_WELLKNOWN_NAMESTR,
+                                           (unsigned int)strlen(
+                                               KRB5_ANONYMOUS_PRINCSTR),
+                                           KRB5_ANONYMOUS_PRINCSTR, 0);
+        }
+        krb5_free_default_realm(cl->ctx, realm);
+    }
+    if (ret)
+        return ret;
+    if (o->anonymous)
+        krb5_get_init_creds_opt_set_anonymous(cl->opt, 1);
+    for (i = 0; i < o->nattrs; i++) {
+        *what = "setting a -X attribute";
+        if (split_attr(o->attrs[i], name, sizeof(name), &value) != 0)
+            return EINVAL;
+        ret = krb5_get_init_creds_opt_set_pa(cl->ctx, cl->opt, name, value);
+        if (ret)
+            return ret;
+    }
+    for (i = 0; i < o->nccattrs; i++) {
+        *what = "copying a -M ccache into a MEMORY ccache";
+        if (split_attr(o->ccattrs[i], name, sizeof(name), &value) != 0)
+            return EINVAL;
+        ret = copy_to_memory_ccache(cl->ctx, value, &cl->memcc[i], &ccname);
+        if (!ret) {
+            ret = krb5_get_init_creds_opt_set_pa(cl->ctx, cl->opt, name,
+                                                 ccname);
+        }
+        krb5_free_string(cl->ctx, ccname);
+        ccname = NULL;
+        if (ret)
+            return ret;
+    }
+    return 0;
+}
+
 /* Create the context, keytab handle and options; for tgs and names, get
- * the TGT into a fresh MEMORY ccache. */
+ * the TGT into a fresh MEMORY ccache; for init, see init_setup(). */
 static krb5_error_code
 client_setup(const struct ksb_options *o, struct ksb_client *cl,
              struct ksb_report *rep)
@@ -406,25 +714,30 @@ client_setup(const struct ksb_options *o, struct ksb_client *cl,
         set_message(rep, NULL, ret, what);
         return ret;
     }
+    if (o->kdc != NULL) {
+        what = "opening a UDP socket to the -a address";
+        cl->udp_buf = malloc(KSB_UDP_MAX);
+        ret = (cl->udp_buf == NULL) ? ENOMEM :
+            open_kdc_socket(o->kdc, &cl->kdc_fd, &cl->kdc_addr,
+                            &cl->kdc_addrlen);
+        if (ret)
+            goto cleanup;
+    }
+    krb5_set_kdc_send_hook(cl->ctx, send_hook, cl);
+    what = "allocating options";
+    ret = krb5_get_init_creds_opt_alloc(cl->ctx, &cl->opt);
+    if (ret)
+        goto cleanup;
+    if (o->mode == KSB_INIT) {
+        ret = init_setup(o, cl, &what);
+        goto cleanup;
+    }
     what = "parsing the client principal";
     ret = krb5_parse_name(cl->ctx, o->client, &cl->client);
     if (ret)
         goto cleanup;
     what = "reading the keytab";
     ret = load_memory_keytab(cl->ctx, o->keytab, &cl->keytab);
-    if (ret)
-        goto cleanup;
-    if (o->kdc != NULL) {
-        what = "opening a UDP socket to the -a address";
-        cl->udp_buf = malloc(KSB_UDP_MAX);
-        ret = (cl->udp_buf == NULL) ? ENOMEM :
-            open_kdc_socket(o->kdc, &cl->kdc_fd);
-        if (ret)
-            goto cleanup;
-        krb5_set_kdc_send_hook(cl->ctx, udp_send_hook, cl);
-    }
-    what = "allocating options";
-    ret = krb5_get_init_creds_opt_alloc(cl->ctx, &cl->opt);
     if (ret)
         goto cleanup;
     if (o->mode == KSB_AS)
@@ -485,6 +798,21 @@ request_tgs(struct ksb_client *cl, krb5_principal server)
     return ret;
 }
 
+/* init: one AS exchange driven by the preauth attributes; the credentials
+ * are discarded. */
+static krb5_error_code
+request_init(const struct ksb_options *o, struct ksb_client *cl)
+{
+    krb5_creds creds;
+    krb5_error_code ret;
+
+    memset(&creds, 0, sizeof(creds));
+    ret = krb5_get_init_creds_password(cl->ctx, &creds, cl->client, NULL,
+                                       NULL, NULL, 0, o->service, cl->opt);
+    krb5_free_cred_contents(cl->ctx, &creds);
+    return ret;
+}
+
 /* Look up one derived service name (even index) or device name (odd). */
 static krb5_error_code
 request_name(const struct ksb_options *o, struct ksb_client *cl,
@@ -532,6 +860,7 @@ client_run(const struct ksb_options *o, struct ksb_client *cl, int proc,
     unsigned long index;
     double start, deadline;
 
+    cl->exchanges = 0;          /* setup's exchanges are not measured */
     start = now_seconds();
     deadline = o->seconds > 0 ? start + o->seconds : 0;
     for (index = (unsigned long)proc;
@@ -546,6 +875,9 @@ client_run(const struct ksb_options *o, struct ksb_client *cl, int proc,
         case KSB_TGS:
             ret = request_tgs(cl, cl->service);
             break;
+        case KSB_INIT:
+            ret = request_init(o, cl);
+            break;
         default:
             ret = request_name(o, cl, index);
             break;
@@ -558,6 +890,7 @@ client_run(const struct ksb_options *o, struct ksb_client *cl, int proc,
         }
     }
     rep->elapsed = now_seconds() - start;
+    rep->exchanges = cl->exchanges;
 }
 
 /* Write one report record; a short write would only garble statistics. */
@@ -645,7 +978,7 @@ parse_options(int argc, char **argv, struct ksb_options *o)
     memset(o, 0, sizeof(*o));
     o->procs = 1;
     o->mode = -1;
-    while ((c = getopt(argc, argv, "m:p:k:s:D:u:a:d:n:c:h")) != -1) {
+    while ((c = getopt(argc, argv, "m:p:k:s:D:u:a:d:n:c:AX:M:h")) != -1) {
         switch (c) {
         case 'm':
             o->mode_name = optarg;
@@ -655,11 +988,27 @@ parse_options(int argc, char **argv, struct ksb_options *o)
                 o->mode = KSB_TGS;
             else if (strcmp(optarg, "names") == 0)
                 o->mode = KSB_NAMES;
+            else if (strcmp(optarg, "init") == 0)
+                o->mode = KSB_INIT;
             else {
-                fprintf(stderr, "ksbench: unknown mode '%s' (as, tgs or "
-                        "names)\n", optarg);
+                fprintf(stderr, "ksbench: unknown mode '%s' (as, tgs, names "
+                        "or init)\n", optarg);
                 exit(2);
             }
+            break;
+        case 'A': o->anonymous = 1; break;
+        case 'X':
+        case 'M':
+            if ((c == 'X' ? o->nattrs : o->nccattrs) >= KSB_MAX_ATTRS ||
+                strchr(optarg, '=') == NULL || optarg[0] == '=') {
+                fprintf(stderr, "ksbench: -%c: NAME=VALUE expected (at most "
+                        "%d), not '%s'\n", c, KSB_MAX_ATTRS, optarg);
+                exit(2);
+            }
+            if (c == 'X')
+                o->attrs[o->nattrs++] = optarg;
+            else
+                o->ccattrs[o->nccattrs++] = optarg;
             break;
         case 'p': o->client = optarg; break;
         case 'k': o->keytab = optarg; break;
@@ -684,8 +1033,13 @@ parse_options(int argc, char **argv, struct ksb_options *o)
         usage();
         exit(2);
     }
-    if (o->client == NULL) {
+    if (o->client == NULL && !(o->mode == KSB_INIT && o->anonymous)) {
         fprintf(stderr, "ksbench: -p PRINC is required\n");
+        exit(2);
+    }
+    if (o->mode != KSB_INIT &&
+        (o->anonymous || o->nattrs > 0 || o->nccattrs > 0)) {
+        fprintf(stderr, "ksbench: -A, -X and -M are for -m init\n");
         exit(2);
     }
     if (o->mode == KSB_TGS && o->service == NULL) {
@@ -714,7 +1068,7 @@ main(int argc, char **argv)
     struct ksb_report rep;
     pid_t pids[KSB_MAX_PROCS];
     int go[2], reports[2], i, ready = 0, done = 0, failed = 0, status;
-    unsigned long requests = 0, errors = 0;
+    unsigned long requests = 0, errors = 0, exchanges = 0;
     double start, elapsed, rps, cpu;
     struct rusage ru;
 
@@ -768,6 +1122,7 @@ main(int argc, char **argv)
         done++;
         requests += rep.requests;
         errors += rep.errors;
+        exchanges += rep.exchanges;
         if (rep.errors > 0) {
             fprintf(stderr, "ksbench: process %d: %lu of %lu requests "
                     "failed; %s\n", rep.proc, rep.errors, rep.requests,
@@ -789,8 +1144,10 @@ main(int argc, char **argv)
 
     rps = elapsed > 0 ? (double)(requests - errors) / elapsed : 0;
     printf("ksbench mode=%s procs=%d requests=%lu errors=%lu elapsed=%.3f "
-           "rps=%.1f client_cpu_us=%.0f\n", o.mode_name, o.procs, requests,
-           errors, elapsed, rps, requests ? cpu * 1e6 / requests : 0);
+           "rps=%.1f client_cpu_us=%.0f exchanges=%lu exch_per_req=%.2f\n",
+           o.mode_name, o.procs, requests, errors, elapsed, rps,
+           requests ? cpu * 1e6 / requests : 0, exchanges,
+           requests ? (double)exchanges / requests : 0);
     printf("%s: %lu requests (%lu errors) in %.2f s with %d client "
            "process%s: %.0f requests/s\n", o.mode_name, requests, errors,
            elapsed, o.procs, o.procs == 1 ? "" : "es", rps);

@@ -1,7 +1,9 @@
 #!/bin/sh
 # run-bench.sh: compare a stock db2-backed MIT KDC with a stateless one on
-# this machine, and check that the stateless KDC's memory does not grow with
-# the number of names it is asked about.
+# this machine, check that the stateless KDC's memory does not grow with
+# the number of names it is asked about, and measure device registration
+# and login (devreg) against stock MIT anonymous PKINIT and encrypted-
+# timestamp AS.
 #
 #   bench/run-bench.sh                          # builds the project itself
 #   KS_BUILDDIR=/path/to/build bench/run-bench.sh
@@ -49,6 +51,53 @@
 #      many more.  krb5kdc's own lookaside (replay) cache keeps every reply
 #      for two minutes, up to 10 MB of packets, whatever the backend: the
 #      control fills it, so what follows is what distinct names cost.
+#   5. Device registration and login (issue 3), unless BENCH_DEVREG=0.
+#      First bench/ksstorebench prints what the replay-cache write of every
+#      login costs on the disk of the temporary directory (replay.mdb,
+#      committed without a sync), next to a synced write to store.mdb (the
+#      cost of that write before the replay tables got their own file).
+#      Then two more realms, also EXAMPLE.TEST, each with its own pinned
+#      krb5kdc:
+#        pkinit:  db2 with MIT's PKINIT (Debian package krb5-pkinit,
+#                 installed by this script when missing and run as root)
+#                 set up for anonymous PKINIT as in MIT's PKINIT guide: an
+#                 RSA-2048 CA and KDC certificate (EKU id-pkinit-KPKdc,
+#                 id-pkinit-san krbtgt/EXAMPLE.TEST@EXAMPLE.TEST),
+#                 pkinit_identity, pkinit_anchors, restrict_anonymous_to_tgt
+#                 and the principal WELLKNOWN/ANONYMOUS.
+#        devreg:  stateless with devreg.so, devreg_identity an ECDSA P-256
+#                 certificate (tests/lib/pki.sh), anonymous registration
+#                 allowed, device p256dev (self-signed P-256 certificate)
+#                 and device eddev (Ed25519) staged with 'kstateless stage
+#                 add ID --pubkey'.
+#      Then, BENCH_DEVREG_SECONDS each, BENCH_PROCS client processes
+#      (ksbench -m init, in-process kinit; each request a fresh AS
+#      exchange with a fresh nonce, so the KDC's lookaside cache never
+#      answers):
+#        stock anonymous PKINIT (kinit -n: -A -X X509_anchors=...): the
+#            client offers 2048-bit MODP Diffie-Hellman (MIT's default
+#            pkinit_dh_min_bits), the KDC signs with RSA-2048;
+#        devreg staged P-256, staged Ed25519, anonymous: registrations for
+#            the same device id every time (registration keeps no state,
+#            so the id does not matter; anonymous uses anondev, which is
+#            not staged).  The key agreement is X25519 in all three: the
+#            KDC offers X25519 and P-256 and the client always takes
+#            X25519, so the modes differ in the device's signature
+#            (ECDSA P-256, Ed25519, none); the KDC signs its half with
+#            its P-256 key in all three;
+#        stock encrypted-timestamp AS with a keytab on the db2 realm (the
+#            client requires preauthentication), the login baseline;
+#        devreg login with a registration ticket (kinit -X devreg_ticket=;
+#            the ticket, obtained once with the stock kinit, is copied into
+#            a MEMORY ccache in each client process).
+#      Prints requests, seconds, requests/s, exchanges (round trips) per
+#      request, the KDC's CPU time per request and the share of its CPU it
+#      used, the clients' CPU time per request, and the ratios to the
+#      baselines (requests/s and KDC CPU) against the goals: registration
+#      >= 5x anonymous PKINIT, login >= 1.0x encrypted timestamp.  With
+#      few CPUs the clients can limit requests/s (a devreg or PKINIT
+#      client spends about as much CPU as the KDC); the KDC's CPU time per
+#      request is then the measure of its capacity.
 #
 # A benchmark prints figures: it exits 0 whenever it could measure, and 1
 # only when a realm could not be set up.  Processes it started are stopped
@@ -57,6 +106,9 @@
 # Environment:
 #   KS_BUILDDIR      existing build directory (default: build one)
 #   BENCH_SECONDS    seconds per AS/TGS run (default 10)
+#   BENCH_DEVREG     0 skips step 5 (default 1)
+#   BENCH_DEVREG_SECONDS  seconds per registration/login run (default
+#                    BENCH_SECONDS)
 #   BENCH_PROCS      client processes per run (default 2)
 #   BENCH_ROUNDS     measurement rounds; medians are reported (default 1)
 #   BENCH_NAMES      distinct names of each kind for the memory check
@@ -76,6 +128,8 @@ procs=${BENCH_PROCS:-2}
 rounds=${BENCH_ROUNDS:-1}
 names=${BENCH_NAMES:-100000}
 transport=${BENCH_TRANSPORT:-direct}
+devreg=${BENCH_DEVREG:-1}
+devreg_seconds=${BENCH_DEVREG_SECONDS:-$seconds}
 ncpu=$(nproc 2>/dev/null || echo 1)
 pin=${BENCH_PIN:-1}
 if [ "$ncpu" -lt 2 ] || ! command -v taskset >/dev/null 2>&1; then
@@ -129,6 +183,33 @@ direct|library) ;;
 *) die "BENCH_TRANSPORT must be direct or library, not '$transport'" ;;
 esac
 
+# Debian packages the runs need: the stock KDC and tools, openssl for the
+# test certificates, and MIT's PKINIT plugin for the anonymous PKINIT
+# baseline.  Missing ones are installed when running as root.
+bench_deps="krb5-kdc krb5-user krb5-admin-server openssl"
+[ "$devreg" = 0 ] || bench_deps="$bench_deps krb5-pkinit"
+install_deps() {
+    missing=""
+    for p in $bench_deps; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+            grep -q "ok installed" || missing="$missing $p"
+    done
+    [ -n "$missing" ] || return 0
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "run-bench: missing Debian packages:$missing (install them as" \
+            "root); going on without" >&2
+        return 0
+    fi
+    echo "run-bench: installing$missing"
+    (export DEBIAN_FRONTEND=noninteractive
+     apt-get update -q && apt-get install -y -q --no-install-recommends \
+         $missing) >"$work/apt.log" 2>&1 ||
+        echo "run-bench: apt-get failed (see $work/apt.log); going on" >&2
+}
+if command -v dpkg-query >/dev/null 2>&1; then
+    install_deps
+fi
+
 # Build out of tree, as a user would, unless a build directory was given.
 if [ -n "${KS_BUILDDIR:-}" ]; then
     build=$(cd "$KS_BUILDDIR" && pwd)
@@ -148,6 +229,8 @@ fi
 ksbench=$build/bench/ksbench
 kstateless=$build/kdb-stateless/kstateless
 moddir=$build/kdb-stateless/.libs
+devreg_so=$build/preauth/.libs/devreg.so
+KINIT=${KINIT:-$(command -v kinit || echo kinit)}
 for f in "$ksbench" "$kstateless" "$moddir/stateless.so"; do
     [ -e "$f" ] || die "$f is missing; run make in $build"
 done
@@ -179,9 +262,10 @@ wait_port() {
 }
 
 # Write krb5.conf and kdc.conf for the realm in directory $1 on port $2 with
-# backend $3 (db2 or stateless).
+# backend $3 (db2 or stateless); $4 (optional) holds more relations of the
+# realm's section of kdc.conf, $5 more sections of krb5.conf.
 write_config() {
-    dir=$1 port=$2 backend=$3
+    dir=$1 port=$2 backend=$3 more_realm=${4:-} more_krb5=${5:-}
     cat >"$dir/krb5.conf" <<EOF
 [libdefaults]
     default_realm = $realm
@@ -195,6 +279,7 @@ write_config() {
     }
 [domain_realm]
     .example.test = $realm
+$more_krb5
 EOF
     {
         cat <<EOF
@@ -209,6 +294,7 @@ EOF
         max_life = 10h 0m 0s
         max_renewable_life = 7d 0h 0m 0s
         supported_enctypes = $enctypes
+$more_realm
 EOF
         if [ "$backend" = stateless ]; then
             cat <<EOF
@@ -311,6 +397,97 @@ $(cat "$dir/setup.log")"
     kdc_start "$dir"
 }
 
+# --- devreg realms (step 5) --------------------------------------------------
+
+# Certificates: pki_ca, pki_kdc, pki_selfsigned (P-256, Ed25519) from the
+# test harness, and RSA-2048 variants for the PKINIT baseline below.
+. "$srcdir/tests/lib/pki.sh"
+
+# pki_rsa_ca DIR NAME: DIR/NAME.pem, DIR/NAME.key, an RSA-2048 CA.
+pki_rsa_ca() {
+    _pki_san_cnf "$1/$2.cnf" X x y 1 1.3.6.1.5.2.3.4
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$1/$2.key" \
+        -out "$1/$2.pem" -subj "/CN=$2" -days 30 -config "$1/$2.cnf" \
+        -extensions ca
+}
+
+# pki_rsa_kdc DIR CA NAME: DIR/NAME.pem, DIR/NAME.key, an RSA-2048 KDC
+# certificate from CA as MIT's PKINIT guide makes it: EKU id-pkinit-KPKdc,
+# id-pkinit-san krbtgt/REALM@REALM.
+pki_rsa_kdc() {
+    _pki_san_cnf "$1/$3.cnf" "$realm" krbtgt "$realm" 2 1.3.6.1.5.2.3.5
+    openssl req -new -newkey rsa:2048 -nodes -keyout "$1/$3.key" \
+        -out "$1/$3.csr" -subj "/CN=$3" -config "$1/$3.cnf" &&
+    openssl x509 -req -in "$1/$3.csr" -CA "$1/$2.pem" -CAkey "$1/$2.key" \
+        -CAcreateserial -out "$1/$3.pem" -days 30 -extfile "$1/$3.cnf" \
+        -extensions ext
+}
+
+# Zero status if MIT's PKINIT plugin is installed.
+have_pkinit() {
+    dpkg-query -W -f='${Status}' krb5-pkinit 2>/dev/null |
+        grep -q "ok installed"
+}
+
+# The db2 realm with anonymous PKINIT (the registration baseline).
+setup_pkinit() {
+    dir=$work/pkinit
+    mkdir -p "$dir/pki"
+    free_port >"$dir/port"
+    { pki_rsa_ca "$dir/pki" pkca && pki_rsa_kdc "$dir/pki" pkca kdc; } \
+        >"$dir/pki.log" 2>&1 || die "making the PKINIT certificates failed:
+$(cat "$dir/pki.log")"
+    write_config "$dir" "$(cat "$dir/port")" db2 \
+"        pkinit_identity = FILE:$dir/pki/kdc.pem,$dir/pki/kdc.key
+        pkinit_anchors = FILE:$dir/pki/pkca.pem
+        restrict_anonymous_to_tgt = true"
+    {
+        in_realm "$dir" "$KDB5_UTIL" create -s -r "$realm" -P bench-master &&
+        in_realm "$dir" "$KADMIN_LOCAL" -r "$realm" \
+            -q "addprinc -randkey WELLKNOWN/ANONYMOUS"
+    } >"$dir/setup.log" 2>&1 || die "PKINIT realm setup failed:
+$(cat "$dir/setup.log")"
+    kdc_start "$dir"
+}
+
+# The stateless realm with devreg, two staged devices, and a registration
+# ticket of device/p256dev in $dir/reg.cc for the login runs.
+setup_devreg() {
+    dir=$work/devreg
+    P=$dir/pki
+    mkdir -p "$P"
+    free_port >"$dir/port"
+    { pki_ca "$P" regca && pki_kdc "$P" regca "$realm" rs &&
+        pki_selfsigned "$P" p256dev p256 &&
+        pki_selfsigned "$P" eddev ed25519; } >"$dir/pki.log" 2>&1 ||
+        die "making the devreg certificates failed"
+    write_config "$dir" "$(cat "$dir/port")" stateless \
+"        devreg_identity = FILE:$P/rs.pem,$P/rs.key
+        devreg_allow_anonymous = true" \
+"[plugins]
+    kdcpreauth = {
+        module = devreg:$devreg_so
+    }
+    clpreauth = {
+        module = devreg:$devreg_so
+    }"
+    {
+        in_realm "$dir" "$kstateless" init &&
+        in_realm "$dir" "$kstateless" stage add p256dev \
+            --pubkey "$P/p256dev.pem" &&
+        in_realm "$dir" "$kstateless" stage add eddev --pubkey "$P/eddev.pem"
+    } >"$dir/setup.log" 2>&1 || die "devreg realm setup failed:
+$(cat "$dir/setup.log")"
+    kdc_start "$dir"
+    in_realm "$dir" "$KINIT" -S "devreg/$realm" \
+        -X "devreg_anchor=FILE:$P/regca.pem" \
+        -X "devreg_identity=FILE:$P/p256dev.pem,$P/p256dev.key" \
+        -c "FILE:$dir/reg.cc" device/p256dev </dev/null \
+        >>"$dir/setup.log" 2>&1 ||
+        die "registering device/p256dev with the stock kinit failed:
+$(cat "$dir/setup.log")"
+}
+
 # CPU time (utime + stime) of process $1 in clock ticks.
 cpu_ticks() {
     awk '{ print $14 + $15 }' "/proc/$1/stat"
@@ -321,25 +498,25 @@ rss_kb() {
     awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }
 
-# Run ksbench in the realm of directory $1 as client $2 (keytab $3) with the
-# remaining arguments.  Prints ksbench's machine-readable line with the
-# KDC's CPU time per request appended (kdc_cpu_us), or a line with rps=0
-# when ksbench failed.
+# Run ksbench in the realm of directory $1 with the remaining arguments.
+# Prints ksbench's machine-readable line with the KDC's CPU time per request
+# appended (kdc_cpu_us), or a line with rps=0 when ksbench failed.
 bench() {
-    dir=$1 princ=$2 keytab=$3
-    shift 3
+    dir=$1
+    shift
     if [ "$transport" = direct ]; then
         set -- -a "127.0.0.1:$(cat "$dir/port")" "$@"
     fi
     pid=$(cat "$dir/kdc.pid")
     t0=$(cpu_ticks "$pid")
     out=$(export KRB5_CONFIG="$dir/krb5.conf"
-        on_client_cpus "$ksbench" -p "$princ" -k "$keytab" "$@" \
-            2>>"$dir/ksbench.stderr") || true
+        on_client_cpus "$ksbench" "$@" 2>>"$dir/ksbench.stderr") || true
     t1=$(cpu_ticks "$pid")
     line=$(printf '%s\n' "$out" | grep '^ksbench ' || true)
     if [ -z "$line" ]; then
-        echo "ksbench failed rps=0 requests=0 (see $dir/ksbench.stderr)"
+        echo "ksbench failed rps=0 requests=0 errors=0 elapsed=0" \
+            "exch_per_req=0 kdc_cpu_us=0 (see $dir/ksbench.stderr:" \
+            "$(tail -n 1 "$dir/ksbench.stderr" 2>/dev/null))"
         return
     fi
     n=$(field requests "$line")
@@ -404,15 +581,16 @@ while [ "$r" -le "$rounds" ]; do
             dir=$work/$backend
             case $mode/$backend in
             as/*)
-                line=$(bench "$dir" "$client" "$dir/client.keytab" \
+                line=$(bench "$dir" -p "$client" -k "$dir/client.keytab" \
                     -m as -d "$seconds" -c "$procs") ;;
             as-nopreauth/db2)
-                line=$(bench "$dir" "$nopreauth" "$dir/nopreauth.keytab" \
-                    -m as -d "$seconds" -c "$procs") ;;
+                line=$(bench "$dir" -p "$nopreauth" \
+                    -k "$dir/nopreauth.keytab" -m as -d "$seconds" \
+                    -c "$procs") ;;
             as-nopreauth/*)
                 continue ;;
             tgs/*)
-                line=$(bench "$dir" "$client" "$dir/client.keytab" \
+                line=$(bench "$dir" -p "$client" -k "$dir/client.keytab" \
                     -m tgs -s "$service" -d "$seconds" -c "$procs") ;;
             esac
             echo "   round $r $backend $mode: $line"
@@ -460,21 +638,21 @@ if [ "$names" -gt 0 ]; then
     kdc_stop "$sl"
     kdc_start "$sl"
     pid=$(cat "$sl/kdc.pid")
-    line=$(bench "$sl" "$client" "$sl/client.keytab" -m names -n 1 \
+    line=$(bench "$sl" -p "$client" -k "$sl/client.keytab" -m names -n 1 \
         -s "host/first%u.example.test" -D "device/first%u")
     rss1=$(rss_kb "$pid")
     echo "   1 lookup:  $line"
-    line=$(bench "$sl" "$client" "$sl/client.keytab" -m names \
+    line=$(bench "$sl" -p "$client" -k "$sl/client.keytab" -m names \
         -n "$control" -u 1 -c "$procs" \
         -s "host/same%u.example.test" -D "device/same%u")
     rss2=$(rss_kb "$pid")
     echo "   control:   $line"
-    line=$(bench "$sl" "$client" "$sl/client.keytab" -m names \
+    line=$(bench "$sl" -p "$client" -k "$sl/client.keytab" -m names \
         -n $((2 * names)) -c "$procs" \
         -s "host/svc%u.example.test" -D "device/dev%u")
     rss3=$(rss_kb "$pid")
     echo "   distinct:  $line"
-    line=$(bench "$sl" "$client" "$sl/client.keytab" -m names \
+    line=$(bench "$sl" -p "$client" -k "$sl/client.keytab" -m names \
         -n $((2 * names)) -c "$procs" \
         -s "host/more%u.example.test" -D "device/more%u")
     rss4=$(rss_kb "$pid")
@@ -494,4 +672,105 @@ if [ "$names" -gt 0 ]; then
         "after $names + $names more: $((rss4 - rss3)) kB more."
     echo "(The control's growth is krb5kdc's lookaside cache, up to 10 MB of" \
         "replies kept 2 minutes, whatever the backend.)"
+fi
+
+if [ "$devreg" != 0 ]; then
+    echo
+    echo "== device registration and login (devreg): $devreg_seconds s per" \
+        "run, $procs client processes, one krb5kdc per realm ($placement)"
+    dv=$work/devreg pk=$work/pkinit
+    if [ ! -e "$devreg_so" ]; then
+        echo "   $devreg_so is missing: no devreg figures (run make in $build)"
+        exit 0
+    fi
+    if [ -x "$build/bench/ksstorebench" ]; then
+        echo "   the replay cache write of every login (lib/ks_store," \
+            "bench/ksstorebench, on the disk of $work):"
+        "$build/bench/ksstorebench" -d "$work" 2>&1 | grep -v '^ksstore' |
+            sed 's/^/   /' || true
+    fi
+    setup_devreg
+    if have_pkinit; then
+        setup_pkinit
+    else
+        echo "   krb5-pkinit is not installed: no anonymous PKINIT baseline"
+    fi
+    echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    : >"$work/devreg.results"
+    # devreg_run KEY DIR ARGS...: one measured run, recorded under KEY.
+    devreg_run() {
+        key=$1 rdir=$2
+        shift 2
+        line=$(bench "$rdir" "$@" -d "$devreg_seconds" -c "$procs")
+        echo "   $key: $line"
+        echo "$key $(field requests "$line") $(field errors "$line")" \
+            "$(field elapsed "$line") $(field rps "$line")" \
+            "$(field exch_per_req "$line") $(field kdc_cpu_us "$line")" \
+            "$(field client_cpu_us "$line")" >>"$work/devreg.results"
+    }
+    A=devreg_anchor=FILE:$dv/pki/regca.pem
+    if have_pkinit; then
+        devreg_run pkinit-anon "$pk" -m init -A \
+            -p "WELLKNOWN/ANONYMOUS@$realm" \
+            -X "X509_anchors=FILE:$pk/pki/pkca.pem"
+    fi
+    I=devreg_identity=FILE:$dv/pki
+    devreg_run reg-p256 "$dv" -m init -p device/p256dev -s "devreg/$realm" \
+        -X "$A" -X "$I/p256dev.pem,$dv/pki/p256dev.key"
+    devreg_run reg-ed25519 "$dv" -m init -p device/eddev -s "devreg/$realm" \
+        -X "$A" -X "$I/eddev.pem,$dv/pki/eddev.key"
+    devreg_run reg-anon "$dv" -m init -p device/anondev -s "devreg/$realm" \
+        -X "$A" -X devreg_anonymous=yes
+    devreg_run as-encts "$work/db2" -m as -p "$client" \
+        -k "$work/db2/client.keytab"
+    devreg_run login "$dv" -m init -p device/p256dev \
+        -M "devreg_ticket=FILE:$dv/reg.cc"
+    echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+    # col KEY N: column N of KEY's result (0 when absent).
+    col() {
+        awk -v k="$1" -v c="$2" '$1 == k { v = $c } END { print v + 0 }' \
+            "$work/devreg.results"
+    }
+    # row LABEL KEY BASEKEY GOAL: one line of the table.
+    row() {
+        awk -v label="$1" -v goal="$4" \
+            -v n="$(col "$2" 2)" -v e="$(col "$2" 3)" -v t="$(col "$2" 4)" \
+            -v r="$(col "$2" 5)" -v x="$(col "$2" 6)" -v c="$(col "$2" 7)" \
+            -v cc="$(col "$2" 8)" -v br="$(col "$3" 5)" \
+            -v bc="$(col "$3" 7)" -v base="$3" -v key="$2" 'BEGIN {
+            if (key == base) { ratio = "baseline"; cratio = "-"; v = "" }
+            else {
+                ratio = (br > 0) ? sprintf("%.2fx", r / br) : "n/a"
+                cratio = (br > 0 && c > 0) ? sprintf("%.1fx", bc / c) : "n/a"
+                if (br <= 0) v = "no baseline"
+                else if (r <= 0) v = "not measured"
+                else v = (r / br >= goal) ? "PASS" : "BELOW GOAL"
+                v = sprintf(">= %sx: %s", goal, v)
+            }
+            if (e > 0) label = label " (" e " errors)"
+            printf "%-34s %7d %5.1f %7.1f %4.2f %7d %5.0f %7d %8s %6s  %s\n",
+                label, n, t, r, x, c, c * r / 1e4, cc, ratio, cratio, v }'
+    }
+    echo
+    printf '%-34s %7s %5s %7s %4s %7s %5s %7s %8s %6s  %s\n' "mode" \
+        "reqs" "sec" "req/s" "exch" "KDC us" "KDC" "cli us" "req/s" "CPU" \
+        "goal"
+    printf '%-34s %7s %5s %7s %4s %7s %5s %7s %8s %6s\n' "" "" "" "" \
+        "/req" "/req" "busy%" "/req" "ratio" "ratio"
+    row "stock anonymous PKINIT (kinit -n)" pkinit-anon pkinit-anon 1
+    row "devreg staged P-256 (X25519)" reg-p256 pkinit-anon 5
+    row "devreg staged Ed25519 (X25519)" reg-ed25519 pkinit-anon 5
+    row "devreg anonymous (X25519)" reg-anon pkinit-anon 5
+    row "stock enc-timestamp AS, keytab" as-encts as-encts 1
+    row "devreg login, registration ticket" login as-encts 1.0
+    echo "(exch/req: messages to the KDC per request, i.e. round trips;" \
+        "KDC us/req: krb5kdc's CPU time; KDC busy%: the share of its CPU" \
+        "the KDC used during the run; cli us/req: the client processes'" \
+        "CPU time, setup included; CPU ratio: baseline KDC us / devreg KDC" \
+        "us.  Registrations are compared with the PKINIT line, the login" \
+        "with the enc-timestamp line; stock lines run against db2 realms." \
+        "Where the KDC is well below 100% busy, the clients (or other load" \
+        "on the machine) limited req/s, and the CPU ratio is the better" \
+        "measure of what one KDC can serve.)"
 fi
