@@ -7,9 +7,12 @@
 # Installs the missing Debian packages, builds the project out of tree in a
 # temporary directory, creates the realm EXAMPLE.TEST on 127.0.0.1 (a free
 # high port) whose KDC is Debian's own krb5kdc with the stateless backend,
-# and uses the stock kinit, kvno, klist and kadmin.local against it.  It
-# prints a numbered summary, stops the KDC and deletes everything it
-# created.  The exit status is non-zero if a step failed.
+# and uses the stock kinit, kvno, klist and kadmin.local against it: service
+# keytabs and tickets, then devices that register (staged, with kregister;
+# anonymous, with kinit), log in with their registration tickets and reach
+# each other with user-to-user tickets.  It prints a numbered summary,
+# stops the KDC and deletes everything it created.  The exit status is
+# non-zero if a step failed.
 #
 # Environment:
 #   DEMO_BUILD_DIR=DIR   use an existing build tree (configured from this
@@ -29,12 +32,13 @@ REALM=EXAMPLE.TEST
 WEB=host/web.example.test
 DB=host/db.example.test
 DEVICE=device/sensor-0001
+CAMERA=device/camera-0002
 KEY_PERIOD=604800               # 7d, as in the kdc.conf written below
 KEY_EPOCH=1767225600            # the default key_epoch, 2026-01-01T00:00:00Z
 
 APT_PACKAGES="build-essential autoconf automake libtool pkg-config \
 libkrb5-dev krb5-multidev comerr-dev krb5-kdc krb5-user krb5-admin-server \
-libssl-dev libverto-dev liblmdb-dev check faketime"
+libssl-dev libverto-dev liblmdb-dev check faketime openssl"
 
 export PATH="$PATH:/usr/sbin:/sbin"
 
@@ -144,15 +148,62 @@ step_build() {
     fi
     KSTATELESS=$BUILD/kdb-stateless/kstateless
     MODULE_DIR=$BUILD/kdb-stateless/.libs
-    if [ ! -x "$KSTATELESS" ] || [ ! -f "$MODULE_DIR/stateless.so" ]; then
-        say "$BUILD has no kdb-stateless/kstateless or" \
-            "kdb-stateless/.libs/stateless.so"
+    DEVREG_SO=$BUILD/preauth/.libs/devreg.so
+    KREGISTER=$BUILD/preauth/kregister
+    if [ ! -x "$KSTATELESS" ] || [ ! -f "$MODULE_DIR/stateless.so" ] ||
+        [ ! -f "$DEVREG_SO" ] || [ ! -x "$KREGISTER" ]; then
+        say "$BUILD lacks kdb-stateless/kstateless, stateless.so," \
+            "preauth/.libs/devreg.so or preauth/kregister"
         return 1
     fi
-    say "Built $MODULE_DIR/stateless.so and $KSTATELESS"
+    say "Built $MODULE_DIR/stateless.so, $DEVREG_SO," \
+        "$KSTATELESS and $KREGISTER"
 }
 
-# --- 3. realm configuration -----------------------------------------------
+# --- 3. certificates ----------------------------------------------------
+
+# The registration service's CA and identity (the KDC signs its half of
+# each registration with it), and the key pair of the staged device.
+step_pki() {
+    local d=$WORK/pki
+    mkdir -p "$d"
+    say "\$ openssl req -x509 ... -out pki/devreg-ca.pem     # the devices' anchor"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -subj /CN=devreg-ca -days 30 -keyout "$d/devreg-ca.key" \
+        -out "$d/devreg-ca.pem" -addext basicConstraints=critical,CA:TRUE \
+        -addext keyUsage=keyCertSign >"$WORK/pki.log" 2>&1 ||
+        { cat "$WORK/pki.log"; return 1; }
+    cat >"$d/rs.cnf" <<EOC
+[ext]
+extendedKeyUsage = 1.3.6.1.5.2.3.5
+subjectAltName = otherName:1.3.6.1.5.2.2;SEQUENCE:princ
+[princ]
+realm = EXP:0,GeneralString:$REALM
+principal_name = EXP:1,SEQUENCE:pn
+[pn]
+name_type = EXP:0,INTEGER:2
+name_string = EXP:1,SEQUENCE:ns
+[ns]
+n1 = GeneralString:krbtgt
+n2 = GeneralString:$REALM
+EOC
+    say "\$ openssl x509 -req ... -out pki/rs.pem  # EKU id-pkinit-KPKdc, SAN krbtgt/$REALM"
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -subj /CN=kdc.example.test -keyout "$d/rs.key" -out "$d/rs.csr" \
+        >>"$WORK/pki.log" 2>&1 &&
+        openssl x509 -req -in "$d/rs.csr" -CA "$d/devreg-ca.pem" \
+            -CAkey "$d/devreg-ca.key" -days 30 -extfile "$d/rs.cnf" \
+            -extensions ext -out "$d/rs.pem" >>"$WORK/pki.log" 2>&1 ||
+        { cat "$WORK/pki.log"; return 1; }
+    say "\$ openssl req -x509 -newkey ed25519 ... -out pki/sensor.pem   # on the device"
+    openssl req -x509 -newkey ed25519 -nodes -subj /CN=sensor-0001 -days 30 \
+        -keyout "$d/sensor.key" -out "$d/sensor.pem" >>"$WORK/pki.log" 2>&1 ||
+        { cat "$WORK/pki.log"; return 1; }
+    chmod 600 "$d"/*.key
+    ls -l "$d"/*.pem "$d"/*.key | sed 's/^/    /'
+}
+
+# --- 4. realm configuration -----------------------------------------------
 
 # Nonzero if something listens on (or uses) local port $1, TCP or UDP.
 port_in_use() {
@@ -187,6 +238,14 @@ write_config() {
     $REALM = {
         kdc = 127.0.0.1:$port
     }
+
+[plugins]
+    kdcpreauth = {
+        module = devreg:$DEVREG_SO
+    }
+    clpreauth = {
+        module = devreg:$DEVREG_SO
+    }
 EOF
     cat >"$WORK/kdc.conf" <<EOF
 [kdcdefaults]
@@ -198,8 +257,10 @@ EOF
         database_module = stateless
         kdc_listen = 127.0.0.1:$port
         kdc_tcp_listen = 127.0.0.1:$port
-        max_life = 10h
+        max_life = 30d
         max_renewable_life = 7d
+        devreg_identity = FILE:$WORK/pki/rs.pem,$WORK/pki/rs.key
+        devreg_allow_anonymous = true
     }
 
 [dbmodules]
@@ -210,8 +271,11 @@ EOF
         state_dir = $WORK/realm/state
         key_period = 7d
         service = host/*.example.test
+        service = sip/*.example.test
         device_namespace = device
         device_max_life = 10h
+        registration_max_life = 30d
+        unprovisioned_services = sip/*
     }
 
 [logging]
@@ -401,7 +465,7 @@ step_device() {
     *) return 1 ;;
     esac
 
-    say "\$ kinit $DEVICE      # no preauthentication mechanism for it yet"
+    say "\$ kinit $DEVICE      # no registration ticket, no password"
     if KRB5CCNAME=FILE:$WORK/ccache.device kinit "$DEVICE" </dev/null \
         >"$WORK/kinit-device.out" 2>&1; then
         say "unexpected: a device logged in without preauthentication"
@@ -412,9 +476,109 @@ step_device() {
     grep "NEEDED_PREAUTH: $DEVICE@" "$WORK/kdc.log" | tail -n 1 |
         sed 's/^.* 127\.0\.0\.1: /    /'
     grep -q "NEEDED_PREAUTH: $DEVICE@" "$WORK/kdc.log" || return 1
-    say "Devices have no keys: they log in through a preauthentication" \
-        "module (devreg, a later release) and are reached only with" \
-        "user-to-user tickets (kvno --u2u)."
+    say "Devices have no keys in the KDC: they log in with the" \
+        "registration ticket they get by registering (next steps) and are" \
+        "reached only with user-to-user tickets (kvno --u2u)."
+}
+
+# --- devices: registration, login, policy, user-to-user -----------------
+
+step_stage() {
+    show "$KSTATELESS" stage add sensor-0001 --pubkey "$WORK/pki/sensor.pem" ||
+        return 1
+    show "$KSTATELESS" stage list
+}
+
+write_kregister_conf() {
+    cat >"$WORK/kregister.conf" <<EOC
+principal = $DEVICE@$REALM
+anchor = FILE:$WORK/pki/devreg-ca.pem
+identity = FILE:$WORK/pki/sensor.pem,$WORK/pki/sensor.key
+registration_ccache = FILE:$WORK/sensor.reg
+ccache = FILE:$WORK/sensor.tgt
+EOC
+}
+
+step_enroll() {
+    write_kregister_conf
+    say "$WORK/kregister.conf:"
+    sed 's/^/    /' "$WORK/kregister.conf"
+    show "$KREGISTER" -c "$WORK/kregister.conf" enroll || return 1
+    show klist -c "FILE:$WORK/sensor.reg" || return 1
+    klist -c "FILE:$WORK/sensor.reg" | grep -q "devreg/$REALM@$REALM"
+}
+
+step_login() {
+    show "$KREGISTER" -c "$WORK/kregister.conf" login || return 1
+    show "$KREGISTER" -c "$WORK/kregister.conf" status || return 1
+    say "\$ KRB5CCNAME=FILE:sensor.tgt kvno $DB"
+    KRB5CCNAME=FILE:$WORK/sensor.tgt kvno "$DB"
+}
+
+step_anonymous() {
+    say "\$ kinit -S devreg/$REALM -X devreg_anchor=FILE:pki/devreg-ca.pem \\"
+    say "      -X devreg_anonymous=yes -c camera.reg $CAMERA"
+    kinit -S "devreg/$REALM" -X "devreg_anchor=FILE:$WORK/pki/devreg-ca.pem" \
+        -X devreg_anonymous=yes -c "FILE:$WORK/camera.reg" "$CAMERA" \
+        </dev/null || return 1
+    say "\$ kinit -X devreg_ticket=FILE:camera.reg -c camera.tgt $CAMERA"
+    kinit -X "devreg_ticket=FILE:$WORK/camera.reg" \
+        -c "FILE:$WORK/camera.tgt" "$CAMERA" </dev/null || return 1
+    show klist -c "FILE:$WORK/camera.tgt"
+}
+
+step_restricted() {
+    local out
+    say "\$ KRB5CCNAME=FILE:camera.tgt kvno sip/phone.example.test   # allowed"
+    KRB5CCNAME=FILE:$WORK/camera.tgt kvno sip/phone.example.test || return 1
+    say "\$ KRB5CCNAME=FILE:camera.tgt kvno $DB"
+    if out=$(KRB5CCNAME=FILE:$WORK/camera.tgt kvno "$DB" 2>&1); then
+        say "$out"
+        say "unexpected: an unprovisioned anonymous device reached $DB"
+        return 1
+    fi
+    say "$out"
+    say "KDC log:"
+    grep "DEVREG_UNPROVISIONED" "$WORK/kdc.log" | tail -n 1 |
+        sed 's/^.* 127\.0\.0\.1: /    /'
+    grep -q "DEVREG_UNPROVISIONED" "$WORK/kdc.log" || return 1
+    say "(after 'kstateless provision camera-0002' and a new login the" \
+        "camera reaches $DB too)"
+}
+
+step_u2u() {
+    local out
+    say "\$ KRB5CCNAME=FILE:sensor.tgt kvno --u2u FILE:camera.tgt $CAMERA"
+    out=$(KRB5CCNAME=FILE:$WORK/sensor.tgt kvno --u2u \
+        "FILE:$WORK/camera.tgt" "$CAMERA" 2>&1) || { say "$out"; return 1; }
+    say "$out"
+    say "(encrypted in the session key of the camera's TGT, hence kvno 0)"
+    [ "$out" = "$CAMERA@$REALM: kvno = 0" ]
+}
+
+step_refusal() {
+    local out
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -subj /CN=rogue -days 1 -keyout "$WORK/pki/rogue.key" \
+        -out "$WORK/pki/rogue.pem" >>"$WORK/pki.log" 2>&1 || return 1
+    chmod 600 "$WORK/pki/rogue.key"
+    say "\$ kinit -S devreg/$REALM -X devreg_anchor=FILE:pki/devreg-ca.pem \\"
+    say "      -X devreg_identity=FILE:pki/rogue.pem,pki/rogue.key device/rogue-9"
+    if out=$(kinit -S "devreg/$REALM" \
+        -X "devreg_anchor=FILE:$WORK/pki/devreg-ca.pem" \
+        -X "devreg_identity=FILE:$WORK/pki/rogue.pem,$WORK/pki/rogue.key" \
+        -c "FILE:$WORK/rogue.reg" device/rogue-9 </dev/null 2>&1); then
+        say "unexpected: an unstaged device registered"
+        return 1
+    fi
+    say "$out"
+    say "KDC log:"
+    grep "verify failure" "$WORK/kdc.log" | tail -n 1 |
+        sed 's/^.*: preauth/    preauth/'
+    case $out in
+    *"[unknown-device]"*) return 0 ;;
+    *) return 1 ;;
+    esac
 }
 
 # --- run -----------------------------------------------------------------
@@ -423,8 +587,9 @@ say "krb5-stateless demo: a throwaway realm $REALM on loopback"
 say "Source $SRCDIR, scratch directory $WORK"
 
 step "Debian packages installed" step_dependencies
-step "Project built out of tree (stateless.so, kstateless)" step_build
-step "Realm $REALM configured with the stateless backend" step_config
+step "Project built out of tree (stateless.so, devreg.so, kstateless, kregister)" step_build
+step "Registration service CA and identity, and a device key (openssl)" step_pki
+step "Realm $REALM configured with the stateless backend and devreg" step_config
 step "kstateless init created the realm secret (mode 600)" step_init
 step "kstateless check-value printed the same check value" step_check_value
 step "Stock krb5kdc started and logged that check value" step_kdc
@@ -435,6 +600,13 @@ step "kvno -k validated that ticket with $DB's keytab" step_validate
 step "kadmin.local getprinc krbtgt/$REALM shows derived keys" step_getprinc
 step "kadmin.local refuses changes (read-only backend)" step_readonly
 step "$DEVICE is keyless, needs preauth, user-to-user only" step_device
+step "kstateless stage add recorded $DEVICE's public key" step_stage
+step "kregister enroll: $DEVICE registered, got its registration ticket" step_enroll
+step "kregister login: a TGT with the registration ticket, no password" step_login
+step "$CAMERA registered anonymously and logged in (stock kinit)" step_anonymous
+step "The anonymous camera reaches only unprovisioned_services" step_restricted
+step "$DEVICE got a user-to-user ticket for $CAMERA" step_u2u
+step "An unstaged device is refused, and told why" step_refusal
 
 say ""
 say "Summary"
