@@ -17,7 +17,9 @@ pki_ca "$P" regca && pki_kdc "$P" regca EXAMPLE.TEST rs &&
     pki_device "$P" mfrca m1 device/m1 EXAMPLE.TEST &&
     pki_device "$P" mfrca m2 device/m2 EXAMPLE.TEST &&
     pki_device "$P" rogueca m3 device/m3 EXAMPLE.TEST &&
-    pki_device "$P" mfrca m4 device/m4 EXAMPLE.TEST 30 1.3.6.1.5.5.7.3.2 ||
+    pki_device "$P" mfrca m4 device/m4 EXAMPLE.TEST 30 1.3.6.1.5.5.7.3.2 &&
+    PKI_CLOCK='40 days ago' pki_device "$P" mfrca m5 device/m5 EXAMPLE.TEST 30 &&
+    PKI_CLOCK='10 days' pki_device "$P" mfrca m6 device/m6 EXAMPLE.TEST 30 ||
     { fail "making the test certificates with openssl"; finish; }
 
 R=$KS_TMPDIR/sl
@@ -89,6 +91,12 @@ expect_fail "a certificate naming another device is refused" \
 expect_fail "a certificate without the PKINIT client EKU is refused" \
     'KDC refused: .*\[wrong-eku\]' \
     register m4 reg.m4 -X "devreg_identity=FILE:$P/m4.pem,$P/m4.key"
+expect_fail "an expired device certificate is refused" \
+    'KDC refused: .*\[certificate-expired\]' \
+    register m5 reg.m5 -X "devreg_identity=FILE:$P/m5.pem,$P/m5.key"
+expect_fail "a device certificate not valid yet is refused" \
+    'KDC refused: .*\[certificate-not-yet-valid\]' \
+    register m6 reg.m6 -X "devreg_identity=FILE:$P/m6.pem,$P/m6.key"
 expect_fail "anonymous registration of a staged device is refused" \
     'KDC refused: devreg: device d1 is staged and must register with its device key \[anonymous-for-staged-device\]' \
     register d1 reg.d1a -X devreg_anonymous=yes

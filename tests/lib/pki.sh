@@ -59,7 +59,12 @@ _pki_issue() {
         -keyout "$dir/$name.key" -out "$dir/$name.csr" -subj "/CN=$name" \
         -config "$cnf" >/dev/null 2>&1 || return 1
     chmod 600 "$dir/$name.key"
-    openssl x509 -req -in "$dir/$name.csr" -CA "$dir/$ca.pem" \
+    # PKI_CLOCK (a date(1) string such as "40 days ago") issues the
+    # certificate as if at that time, through faketime(1): valid from then
+    # for DAYS days (an expired or a not yet valid certificate).
+    local clock=()
+    [ -z "${PKI_CLOCK:-}" ] || clock=(faketime "$PKI_CLOCK")
+    "${clock[@]}" openssl x509 -req -in "$dir/$name.csr" -CA "$dir/$ca.pem" \
         -CAkey "$dir/$ca.key" -CAcreateserial -out "$dir/$name.pem" \
         -days "$days" -extfile "$cnf" -extensions ext >/dev/null 2>&1
 }
