@@ -28,6 +28,7 @@ struct devreg_client {
     char *ticket_ccache;        /* devreg_ticket */
     krb5_boolean anonymous;     /* devreg_anonymous */
     struct devreg_client_reg *pending;  /* registration awaiting a reply */
+    struct devreg_client_cache cache;   /* identity, anchors loaded */
 };
 
 static krb5_error_code
@@ -51,6 +52,7 @@ cl_fini(krb5_context ctx, krb5_clpreauth_moddata moddata)
     free(dc->anchor);
     free(dc->ticket_ccache);
     devreg_client_reg_free(dc->pending);
+    devreg_client_cache_free(&dc->cache);
     free(dc);
 }
 
@@ -205,7 +207,8 @@ process_register(krb5_context ctx, struct devreg_client *dc,
                                "devreg_anchor=FILE:ca.pem");
         return KRB5_PREAUTH_FAILED;
     }
-    ret = devreg_register_make(ctx, dc->anonymous ? NULL : dc->identity, ch,
+    ret = devreg_register_make(ctx, dc->anonymous ? NULL : dc->identity,
+                               &dc->cache, ch,
                                encoded_request_body, &msg, &cr);
     if (ret)
         return ret;
@@ -240,7 +243,8 @@ process_reply(krb5_context ctx, struct devreg_client *dc,
     reply_der.magic = KV5M_DATA;
     reply_der.data = (char *)pa->contents;
     reply_der.length = pa->length;
-    ret = devreg_register_finish(ctx, dc->pending, dc->anchor, reply,
+    ret = devreg_register_finish(ctx, dc->pending, dc->anchor, &dc->cache,
+                                 reply,
                                  &reply_der, request->client,
                                  request->server, cb->get_etype(ctx, rock),
                                  encoded_request_body, &key);

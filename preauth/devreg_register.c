@@ -288,6 +288,7 @@ devreg_client_reg_free(struct devreg_client_reg *cr)
 
 krb5_error_code
 devreg_register_make(krb5_context ctx, const char *identity,
+                     struct devreg_client_cache *cache,
                      const struct ks_devreg_challenge *ch,
                      const krb5_data *req_body,
                      struct ks_devreg_message *msg_out,
@@ -345,11 +346,38 @@ devreg_register_make(krb5_context ctx, const char *identity,
         goto cleanup;
     msg_out->type = KS_DEVREG_MSG_REGISTER;
     if (identity != NULL) {
-        ret = ks_identity_load(ctx, identity, &key, &cert, &chain);
-        if (ret)
-            goto cleanup;
-        ret = ks_cms_sign(ctx, key, cert, chain, KS_OID_DEVREG_AUTHPACK,
-                          ap_der, ap_len, &signed_der, &signed_len);
+        if (cache != NULL && cache->identity != NULL &&
+            strcmp(cache->identity, identity) == 0) {
+            ret = ks_cms_sign(ctx, cache->key, cache->cert, cache->chain,
+                              KS_OID_DEVREG_AUTHPACK, ap_der, ap_len,
+                              &signed_der, &signed_len);
+        } else {
+            ret = ks_identity_load(ctx, identity, &key, &cert, &chain);
+            if (ret)
+                goto cleanup;
+            ret = ks_cms_sign(ctx, key, cert, chain, KS_OID_DEVREG_AUTHPACK,
+                              ap_der, ap_len, &signed_der, &signed_len);
+            if (!ret && cache != NULL && (cache->identity == NULL ||
+                                          strcmp(cache->identity,
+                                                 identity) != 0)) {
+                char *copy = strdup(identity);
+
+                if (copy != NULL) {
+                    EVP_PKEY_free(cache->key);
+                    X509_free(cache->cert);
+                    if (cache->chain != NULL)
+                        sk_X509_pop_free(cache->chain, X509_free);
+                    free(cache->identity);
+                    cache->identity = copy;
+                    cache->key = key;
+                    cache->cert = cert;
+                    cache->chain = chain;
+                    key = NULL;
+                    cert = NULL;
+                    chain = NULL;
+                }
+            }
+        }
         if (ret)
             goto cleanup;
         msg_out->u.reg.mode = KS_DEVREG_MODE_STAGED;
@@ -385,9 +413,25 @@ cleanup:
     return ret;
 }
 
+void
+devreg_client_cache_free(struct devreg_client_cache *cache)
+{
+    if (cache == NULL)
+        return;
+    free(cache->identity);
+    EVP_PKEY_free(cache->key);
+    X509_free(cache->cert);
+    if (cache->chain != NULL)
+        sk_X509_pop_free(cache->chain, X509_free);
+    free(cache->anchor);
+    X509_STORE_free(cache->anchors);
+    memset(cache, 0, sizeof(*cache));
+}
+
 krb5_error_code
 devreg_register_finish(krb5_context ctx, struct devreg_client_reg *cr,
-                       const char *anchor, const struct ks_devreg_reply *reply,
+                       const char *anchor, struct devreg_client_cache *cache,
+                       const struct ks_devreg_reply *reply,
                        const krb5_data *reply_der, krb5_const_principal client,
                        krb5_const_principal server, krb5_enctype enctype,
                        const krb5_data *req_body, krb5_keyblock *key_out)
@@ -410,10 +454,26 @@ devreg_register_finish(krb5_context ctx, struct devreg_client_reg *cr,
                                "devreg_anchor=FILE:ca.pem");
         return KRB5_PREAUTH_FAILED;
     }
-    ret = ks_anchors_load(ctx, anchor, &anchors);
-    if (ret)
-        return ret;
-    trust.anchors = anchors;
+    if (cache != NULL && cache->anchor != NULL &&
+        strcmp(cache->anchor, anchor) == 0) {
+        trust.anchors = cache->anchors;
+    } else {
+        ret = ks_anchors_load(ctx, anchor, &anchors);
+        if (ret)
+            return ret;
+        trust.anchors = anchors;
+        if (cache != NULL) {
+            char *copy = strdup(anchor);
+
+            if (copy != NULL) {
+                free(cache->anchor);
+                X509_STORE_free(cache->anchors);
+                cache->anchor = copy;
+                cache->anchors = anchors;
+                anchors = NULL;
+            }
+        }
+    }
     trust.eku_oid = KS_OID_PKINIT_KPKDC;
     ret = ks_cms_verify(ctx, (unsigned char *)reply->signed_dh_info.data,
                         reply->signed_dh_info.length, KS_OID_DEVREG_DHINFO,

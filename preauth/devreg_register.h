@@ -14,6 +14,7 @@
 #include "devreg_realm.h"
 #include "ks_asn1.h"
 #include "ks_ecdh.h"
+#include <openssl/x509.h>
 
 /* KDC: check a registration request; on success replace the reply key,
  * add the indicators, make the ticket a registration ticket and set
@@ -37,9 +38,24 @@ struct devreg_client_reg {
 
 void devreg_client_reg_free(struct devreg_client_reg *cr);
 
+/* Client: the identity and anchors a krb5 context keeps loaded between
+ * its registrations (reloaded when the -X value changes; a process that
+ * wants a changed file read again uses a new context, as kregister does). */
+struct devreg_client_cache {
+    char *identity;             /* the devreg_identity value loaded */
+    EVP_PKEY *key;
+    X509 *cert;
+    STACK_OF(X509) *chain;
+    char *anchor;               /* the devreg_anchor value loaded */
+    X509_STORE *anchors;
+};
+
+void devreg_client_cache_free(struct devreg_client_cache *cache);
+
 /* Client: build the DevregRegister for challenge (identity NULL:
  * anonymous); keep the state in *cr_out. */
 krb5_error_code devreg_register_make(krb5_context ctx, const char *identity,
+                                     struct devreg_client_cache *cache,
                                      const struct ks_devreg_challenge *ch,
                                      const krb5_data *req_body,
                                      struct ks_devreg_message *msg_out,
@@ -50,6 +66,7 @@ krb5_error_code devreg_register_make(krb5_context ctx, const char *identity,
 krb5_error_code devreg_register_finish(krb5_context ctx,
                                        struct devreg_client_reg *cr,
                                        const char *anchor,
+                                       struct devreg_client_cache *cache,
                                        const struct ks_devreg_reply *reply,
                                        const krb5_data *reply_der,
                                        krb5_const_principal client,

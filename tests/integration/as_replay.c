@@ -52,6 +52,31 @@ recv_hook(krb5_context c, void *data, krb5_error_code code,
     return code;
 }
 
+/*
+ * Print the devreg refusal text the KDC put in the error's e-data: the
+ * UTF8String that ends its DevregError, which ends the e-data (one padata).
+ * A plain byte search is enough for a test: the text starts "devreg: ".
+ */
+static void
+print_reason(const krb5_data *e_data)
+{
+    const char *p = NULL, *end = e_data->data + e_data->length;
+    const char *q;
+    unsigned int i;
+
+    for (i = 0; e_data->length >= 8 && i <= e_data->length - 8; i++) {
+        if (memcmp(e_data->data + i, "devreg: ", 8) == 0) {
+            p = e_data->data + i;
+            break;
+        }
+    }
+    if (p == NULL)
+        return;
+    for (q = p; q < end && *q >= 0x20 && *q < 0x7f; q++)
+        ;
+    printf(" reason: %.*s", (int)(q - p), p);
+}
+
 static void
 die(krb5_error_code code, const char *what)
 {
@@ -179,7 +204,9 @@ main(int argc, char **argv)
         return 3;
     }
     if (krb5_rd_error(ctx, last_rep, &err) == 0) {
-        printf("refused (KRB-ERROR %d)\n", (int)err->error);
+        printf("refused (KRB-ERROR %d)", (int)err->error);
+        print_reason(&err->e_data);
+        printf("\n");
         krb5_free_error(ctx, err);
         return 0;
     }
