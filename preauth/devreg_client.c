@@ -89,6 +89,20 @@ cl_request_fini(krb5_context ctx, krb5_clpreauth_moddata moddata,
     free(req);
 }
 
+/* Keep msg (allocated; NULL on allocation failure) as the message request
+ * req ends with, on code.  Takes msg. */
+static void
+keep_message(struct devreg_req *req, krb5_error_code code, char *msg)
+{
+    if (req == NULL || msg == NULL) {
+        free(msg);
+        return;
+    }
+    free(req->refusal_msg);
+    req->refusal_msg = msg;
+    req->refusal_code = code;
+}
+
 static int
 cl_flags(krb5_context ctx, krb5_preauthtype pa_type)
 {
@@ -273,9 +287,7 @@ refuse_reply(krb5_context ctx, struct devreg_req *req, krb5_error_code code)
     if (req == NULL)
         return;
     msg = krb5_get_error_message(ctx, code);
-    free(req->refusal_msg);
-    req->refusal_msg = strdup(msg);
-    req->refusal_code = KRB5_LIBOS_CANTREADPWD;
+    keep_message(req, KRB5_LIBOS_CANTREADPWD, strdup(msg));
     krb5_free_error_message(ctx, msg);
 }
 
@@ -357,13 +369,7 @@ keep_refusal(krb5_context ctx, struct devreg_req *req, krb5_error_code code,
     if (n < 0)
         return 0;
     krb5_set_error_message(ctx, code, "%s", out);
-    if (req != NULL) {
-        free(req->refusal_msg);
-        req->refusal_msg = out;
-        req->refusal_code = code;
-    } else {
-        free(out);
-    }
+    keep_message(req, code, out);
     return 1;
 }
 

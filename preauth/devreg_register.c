@@ -286,6 +286,30 @@ devreg_client_reg_free(struct devreg_client_reg *cr)
     free(cr);
 }
 
+/* Forget the cached identity, or the cached anchors. */
+static void
+drop_identity(struct devreg_client_cache *cache)
+{
+    free(cache->identity);
+    EVP_PKEY_free(cache->key);
+    X509_free(cache->cert);
+    if (cache->chain != NULL)
+        sk_X509_pop_free(cache->chain, X509_free);
+    cache->identity = NULL;
+    cache->key = NULL;
+    cache->cert = NULL;
+    cache->chain = NULL;
+}
+
+static void
+drop_anchors(struct devreg_client_cache *cache)
+{
+    free(cache->anchor);
+    X509_STORE_free(cache->anchors);
+    cache->anchor = NULL;
+    cache->anchors = NULL;
+}
+
 krb5_error_code
 devreg_register_make(krb5_context ctx, const char *identity,
                      struct devreg_client_cache *cache,
@@ -357,17 +381,11 @@ devreg_register_make(krb5_context ctx, const char *identity,
                 goto cleanup;
             ret = ks_cms_sign(ctx, key, cert, chain, KS_OID_DEVREG_AUTHPACK,
                               ap_der, ap_len, &signed_der, &signed_len);
-            if (!ret && cache != NULL && (cache->identity == NULL ||
-                                          strcmp(cache->identity,
-                                                 identity) != 0)) {
+            if (!ret && cache != NULL) {
                 char *copy = strdup(identity);
 
                 if (copy != NULL) {
-                    EVP_PKEY_free(cache->key);
-                    X509_free(cache->cert);
-                    if (cache->chain != NULL)
-                        sk_X509_pop_free(cache->chain, X509_free);
-                    free(cache->identity);
+                    drop_identity(cache);
                     cache->identity = copy;
                     cache->key = key;
                     cache->cert = cert;
@@ -418,14 +436,8 @@ devreg_client_cache_free(struct devreg_client_cache *cache)
 {
     if (cache == NULL)
         return;
-    free(cache->identity);
-    EVP_PKEY_free(cache->key);
-    X509_free(cache->cert);
-    if (cache->chain != NULL)
-        sk_X509_pop_free(cache->chain, X509_free);
-    free(cache->anchor);
-    X509_STORE_free(cache->anchors);
-    memset(cache, 0, sizeof(*cache));
+    drop_identity(cache);
+    drop_anchors(cache);
 }
 
 krb5_error_code
@@ -466,8 +478,7 @@ devreg_register_finish(krb5_context ctx, struct devreg_client_reg *cr,
             char *copy = strdup(anchor);
 
             if (copy != NULL) {
-                free(cache->anchor);
-                X509_STORE_free(cache->anchors);
+                drop_anchors(cache);
                 cache->anchor = copy;
                 cache->anchors = anchors;
                 anchors = NULL;
