@@ -141,4 +141,32 @@ krb5_error_code ks_identity_load(krb5_context ctx, const char *spec,
 krb5_error_code ks_anchors_load(krb5_context ctx, const char *spec,
                                 X509_STORE **store_out);
 
+/*
+ * Sealing (EnvelopedData, for tempkey): ks_cms_seal() encrypts data (len
+ * bytes) to recipient's public key as DER ContentInfo(EnvelopedData)
+ * whose encryptedContentInfo carries content type content_oid (dotted).
+ * Content encryption AES-256-CBC under a fresh key, delivered by
+ *  - P-256 (EC) recipients: KeyAgreeRecipientInfo, ephemeral-static ECDH
+ *    with the X9.63 KDF over SHA-256 and AES-256 key wrap;
+ *  - RSA (>= 2048 bits) recipients: KeyTransRecipientInfo, RSAES-OAEP with
+ *    SHA-256 and MGF1-SHA-256.
+ * Other key types (and RSA under 2048 bits) are refused with EINVAL.
+ *
+ * ks_cms_open() is its inverse with the recipient's key and certificate.
+ * It refuses, as malformed (ASN1_PARSE_ERROR), input that is not exactly
+ * one ContentInfo (trailing bytes, over KS_ASN1_MAX_INPUT), not
+ * EnvelopedData, or whose content type is not content_oid; when no
+ * RecipientInfo is for cert, or unwrapping or decrypting fails, it returns
+ * KRB5KDC_ERR_CERTIFICATE_MISMATCH ("not sealed to this certificate").
+ * *data_out is malloc'ed; it holds secrets: free it with ks_zfree().
+ */
+krb5_error_code ks_cms_seal(krb5_context ctx, X509 *recipient,
+                            const char *content_oid,
+                            const unsigned char *data, size_t len,
+                            unsigned char **der_out, size_t *len_out);
+krb5_error_code ks_cms_open(krb5_context ctx, EVP_PKEY *key, X509 *cert,
+                            const char *content_oid,
+                            const unsigned char *der, size_t len,
+                            unsigned char **data_out, size_t *len_out);
+
 #endif

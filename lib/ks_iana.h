@@ -14,15 +14,20 @@
 
 /* Padata types. */
 #define KS_PA_DEVREG            (-1601) /* every devreg message */
-#define KS_PA_TEMPKEY           (-1602) /* reserved for tempkey */
+#define KS_PA_TEMPKEY           (-1602) /* every tempkey message */
 
 /* Key usages. */
 #define KS_KEYUSAGE_FRESHNESS   1601    /* freshness tokens (krbtgt key) */
+#define KS_KEYUSAGE_TEMPKEY_REPLY 1602  /* TempkeyReply checksum (new key) */
+#define KS_KEYUSAGE_TEMPKEY_STORE 1603  /* temporary keys at rest in
+                                         * store.mdb (store key) */
 
 /* Object identifiers, dotted. */
 #define KS_OID_ARC              "1.3.6.1.4.1.32473.1601"
 #define KS_OID_DEVREG_AUTHPACK  KS_OID_ARC ".1" /* eContentType, device */
 #define KS_OID_DEVREG_DHINFO    KS_OID_ARC ".2" /* eContentType, KDC */
+#define KS_OID_TEMPKEY_REQUEST  KS_OID_ARC ".3" /* eContentType, server */
+#define KS_OID_TEMPKEY_KEYS     KS_OID_ARC ".4" /* sealed content type */
 
 /* RFC 4556 and RFC 8636 object identifiers. */
 #define KS_OID_PKINIT_SAN           "1.3.6.1.5.2.2"
@@ -83,5 +88,45 @@
 #define KS_DEVREG_E_REPLAY              19 /* login authenticator replayed */
 #define KS_DEVREG_E_CLOCK_SKEW          20 /* authenticator time off */
 #define KS_DEVREG_E_MAX                 20
+
+/* TempkeyRequest version. */
+#define KS_TEMPKEY_VERSION      1
+
+/* Key ids of temporary keys (the kvno of tickets in them): 16-bit. */
+#define KS_TEMPKEY_ID_MIN       1
+#define KS_TEMPKEY_ID_MAX       65535
+
+/*
+ * TempkeyError codes, as DevregError's: one per cause a server operator
+ * can act on.  The names (tempkey_cause_name()) appear in messages.
+ */
+#define KS_TEMPKEY_E_MALFORMED          1  /* undecodable tempkey message */
+#define KS_TEMPKEY_E_BAD_SIGNATURE      2  /* server signature invalid */
+#define KS_TEMPKEY_E_UNTRUSTED_CERT     3  /* no path to tempkey_anchors */
+#define KS_TEMPKEY_E_CERT_EXPIRED       4  /* server certificate expired */
+#define KS_TEMPKEY_E_CERT_NOT_YET_VALID 5  /* notBefore in the future */
+#define KS_TEMPKEY_E_WRONG_EKU          6  /* EKU neither absent nor
+                                            * id-pkinit-KPClientAuth */
+#define KS_TEMPKEY_E_CERT_WRONG_PRINC   7  /* certificate names another
+                                            * principal */
+#define KS_TEMPKEY_E_ROLLBACK           8  /* key id not above the stored */
+#define KS_TEMPKEY_E_LIFETIME           9  /* expiry beyond tempkey_max_life */
+#define KS_TEMPKEY_E_REPLAY             10 /* request (its token) replayed */
+#define KS_TEMPKEY_E_WRONG_KDC_KEY      11 /* keys not sealed to this KDC */
+#define KS_TEMPKEY_E_FRESHNESS_MISSING  12 /* no freshness token */
+#define KS_TEMPKEY_E_FRESHNESS_STALE    13 /* token outside clock skew */
+#define KS_TEMPKEY_E_FRESHNESS_INVALID  14 /* undecryptable / other client */
+#define KS_TEMPKEY_E_BAD_BINDING        15 /* req-body hash mismatch */
+#define KS_TEMPKEY_E_PRINC_MISMATCH     16 /* signed principal is not the
+                                            * AS request's client */
+#define KS_TEMPKEY_E_BAD_KEY            17 /* no usable enctype, bad key
+                                            * length, bad key id, expiry
+                                            * not in the future */
+#define KS_TEMPKEY_E_NOT_CONFIGURED     18 /* KDC lacks tempkey_anchors or
+                                            * devreg_identity */
+#define KS_TEMPKEY_E_UNSUPPORTED_DB     19 /* realm database is not the
+                                            * stateless backend */
+#define KS_TEMPKEY_E_STORE              20 /* storing the key failed */
+#define KS_TEMPKEY_E_MAX                20
 
 #endif

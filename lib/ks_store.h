@@ -14,10 +14,13 @@
  *                      added
  *         provisioned  device id -> time provisioned (devices allowed
  *                      past the anonymous restricted profile)
- *         tempkeys     reserved for the temporary server keys of issue 4
- *                      (KS_STORE_MAX_DBS leaves room for it and an index);
- *                      those records hold keys, so their store will also
- *                      have to refuse group- or world-readable files.
+ *         tempkeys     principal NUL u16be key id -> registered, expiry,
+ *                      and an opaque blob (the keys, wrapped by the
+ *                      stateless backend in a key derived from the realm
+ *                      secret; this file never sees them in the clear)
+ *         tempkey_meta principal -> highest key id ever stored and the
+ *                      latest expiry: kept when keys are purged, so that
+ *                      a key id can never be rolled back
  *
  *   STATE_DIR/replay.mdb  (lock STATE_DIR/replay.mdb-lock): the replay
  *       cache of device logins, opened with MDB_NOSYNC.  Tables:
@@ -91,6 +94,7 @@
 #define KS_STORE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 #include <krb5/krb5.h>
 
@@ -214,5 +218,84 @@ krb5_error_code ks_store_replay_check_and_insert(
 krb5_error_code ks_store_replay_purge(krb5_context ctx,
                                       struct ks_store *store, time_t now,
                                       size_t *removed_out);
+
+/* One temporary key record (the keys of one key id of one principal). */
+struct ks_tempkey_record {
+    uint32_t key_id;                /* KS_TEMPKEY_ID_MIN..KS_TEMPKEY_ID_MAX */
+    time_t registered;
+    time_t expiry;
+    unsigned char *blob;            /* opaque to the store; NULL in lists */
+    size_t blob_len;                /* 1..KS_STORE_TEMPKEY_BLOB_MAX */
+};
+
+/* What ks_store_tempkey_list() reports: never key material. */
+struct ks_tempkey_info {
+    char *principal;
+    uint32_t key_id;
+    time_t registered;
+    time_t expiry;
+};
+
+#define KS_STORE_TEMPKEY_BLOB_MAX 4096
+#define KS_STORE_PRINCIPAL_MAX 1024
+
+/*
+ * Store rec for principal (unparsed, with realm) in one write transaction,
+ * synced before returning: refuses (KRB5_KDB_INUSE, message naming the
+ * stored id) a key id not greater than the highest ever stored for the
+ * principal, and (EINVAL) an expiry not later than now, a key id out of
+ * range, an empty or oversized blob.  Updates the principal's
+ * tempkey_meta and removes its records that expired at now.
+ */
+krb5_error_code ks_store_tempkey_put(krb5_context ctx,
+                                     struct ks_store *store,
+                                     const char *principal,
+                                     const struct ks_tempkey_record *rec,
+                                     time_t now);
+
+/*
+ * The records of principal that have not expired at now (expiry > now),
+ * in ascending key id order, with their blobs, into *recs_out (free with
+ * ks_tempkey_records_free, which zeroes the blobs) and *count_out (may be
+ * 0).  *max_id_out and *last_expiry_out (each may be NULL) get the
+ * principal's tempkey_meta.  KRB5_KDB_NOENTRY when the principal never
+ * had temporary keys (no tempkey_meta).  *expired_out (may be NULL) gets
+ * how many of its records have expired and wait for a purge.  One read
+ * transaction.
+ */
+krb5_error_code ks_store_tempkey_get(krb5_context ctx,
+                                     struct ks_store *store,
+                                     const char *principal, time_t now,
+                                     struct ks_tempkey_record **recs_out,
+                                     size_t *count_out, uint32_t *max_id_out,
+                                     time_t *last_expiry_out,
+                                     size_t *expired_out);
+
+void ks_tempkey_records_free(struct ks_tempkey_record *recs, size_t count);
+
+/* Every record (of principal, or of all principals when NULL), expired or
+ * not, in principal and key id order, without blobs; free with
+ * ks_tempkey_info_free. */
+krb5_error_code ks_store_tempkey_list(krb5_context ctx,
+                                      struct ks_store *store,
+                                      const char *principal,
+                                      struct ks_tempkey_info **out,
+                                      size_t *count_out);
+
+void ks_tempkey_info_free(struct ks_tempkey_info *infos, size_t count);
+
+/*
+ * Purge temporary keys, synced: with principal NULL, every record that
+ * expired at now (all principals; their tempkey_meta stays); with a
+ * principal, all its records and its tempkey_meta (the principal forgets
+ * it ever had temporary keys: it may register from key id 1 again and
+ * matches its service pattern again).  *removed_out (may be NULL) gets the
+ * number of key records removed.  KRB5_KDB_NOENTRY if principal is given
+ * and has neither records nor meta.
+ */
+krb5_error_code ks_store_tempkey_purge(krb5_context ctx,
+                                       struct ks_store *store,
+                                       const char *principal, time_t now,
+                                       size_t *removed_out);
 
 #endif
