@@ -38,4 +38,31 @@ krb5_error_code ks_freshness_token_build(krb5_kvno kvno, krb5_enctype enctype,
                                          size_t ciphertext_len,
                                          krb5_data *out);
 
+/*
+ * Tokens are made and checked inside krb5kdc (kdcpreauth modules), where
+ * the realm database is open: the ciphertext is FreshnessPlain{kdc-time,
+ * client} in the current key of krbtgt (krbtgt/REALM@REALM), key usage
+ * KS_KEYUSAGE_FRESHNESS, so any KDC of the realm checks it without shared
+ * state.
+ */
+
+/* Make a freshness token for client into *token_out (free with
+ * krb5_free_data_contents). */
+krb5_error_code ks_freshness_make(krb5_context ctx,
+                                  krb5_const_principal krbtgt,
+                                  krb5_const_principal client,
+                                  krb5_data *token_out);
+
+/* Check token for client: KRB5KDC_ERR_PREAUTH_EXPIRED when it is older
+ * (or newer) than clockskew or its key is no longer served,
+ * KRB5KDC_ERR_PREAUTH_FAILED when it does not parse or decrypt or names
+ * another client.  On success *time_out (may be NULL) gets the time the
+ * KDC made it. */
+krb5_error_code ks_freshness_check(krb5_context ctx,
+                                   krb5_const_principal krbtgt,
+                                   krb5_deltat clockskew,
+                                   krb5_const_principal client,
+                                   const krb5_data *token,
+                                   krb5_timestamp *time_out);
+
 #endif

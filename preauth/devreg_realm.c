@@ -258,157 +258,17 @@ devreg_set_registration_times(const struct devreg_realm *dr,
         enc_tkt_reply->times.endtime = end;
 }
 
-/* Find and decrypt the krbtgt/REALM key of kvno (0: the current one). */
-static krb5_error_code
-krbtgt_key(krb5_context ctx, const struct devreg_realm *dr, krb5_kvno kvno,
-           krb5_enctype enctype, krb5_keyblock *key_out, krb5_kvno *kvno_out)
-{
-    krb5_db_entry *ent = NULL;
-    krb5_key_data *kd = NULL;
-    krb5_error_code ret;
-
-    ret = krb5_db_get_principal(ctx, dr->krbtgt_princ, 0, &ent);
-    if (ret)
-        return ret;
-    ret = krb5_dbe_find_enctype(ctx, ent, enctype, -1, kvno, &kd);
-    if (!ret)
-        ret = krb5_dbe_decrypt_key_data(ctx, NULL, kd, key_out, NULL);
-    if (!ret && kvno_out != NULL)
-        *kvno_out = kd->key_data_kvno;
-    krb5_db_free_principal(ctx, ent);
-    return ret;
-}
-
 krb5_error_code
 devreg_freshness_make(krb5_context ctx, const struct devreg_realm *dr,
                       krb5_const_principal client, krb5_data *token_out)
 {
-    struct ks_freshness_plain fp;
-    krb5_keyblock key;
-    krb5_enc_data enc;
-    krb5_data plain;
-    unsigned char *der = NULL;
-    size_t derlen = 0, enclen;
-    krb5_kvno kvno = 0;
-    krb5_timestamp now;
-    char *name = NULL;
-    krb5_error_code ret;
-
-    memset(token_out, 0, sizeof(*token_out));
-    memset(&key, 0, sizeof(key));
-    memset(&enc, 0, sizeof(enc));
-    ret = krb5_timeofday(ctx, &now);
-    if (ret)
-        return ret;
-    ret = krb5_unparse_name(ctx, client, &name);
-    if (ret)
-        return ret;
-    fp.kdc_time = now;
-    fp.client = name;
-    ret = ks_freshness_plain_encode(&fp, &der, &derlen);
-    if (ret)
-        goto cleanup;
-    ret = krbtgt_key(ctx, dr, 0, -1, &key, &kvno);
-    if (ret)
-        goto cleanup;
-    ret = krb5_c_encrypt_length(ctx, key.enctype, derlen, &enclen);
-    if (ret)
-        goto cleanup;
-    enc.ciphertext.length = enclen;
-    enc.ciphertext.data = malloc(enclen);
-    if (enc.ciphertext.data == NULL) {
-        ret = ENOMEM;
-        goto cleanup;
-    }
-    plain.magic = KV5M_DATA;
-    plain.data = (char *)der;
-    plain.length = derlen;
-    ret = krb5_c_encrypt(ctx, &key, KS_KEYUSAGE_FRESHNESS, NULL, &plain,
-                         &enc);
-    if (ret)
-        goto cleanup;
-    ret = ks_freshness_token_build(kvno, key.enctype,
-                                   (unsigned char *)enc.ciphertext.data,
-                                   enc.ciphertext.length, token_out);
-    if (ret)
-        goto cleanup;
-
-cleanup:
-    free(enc.ciphertext.data);
-    free(der);
-    krb5_free_keyblock_contents(ctx, &key);
-    krb5_free_unparsed_name(ctx, name);
-    return ret;
+    return ks_freshness_make(ctx, dr->krbtgt_princ, client, token_out);
 }
 
 krb5_error_code
 devreg_freshness_check(krb5_context ctx, const struct devreg_realm *dr,
                        krb5_const_principal client, const krb5_data *token)
 {
-    struct ks_freshness_plain *fp = NULL;
-    struct ks_freshness_token tok;
-    krb5_keyblock key;
-    krb5_enc_data enc;
-    krb5_data plain;
-    krb5_timestamp now;
-    krb5_kvno kvno;
-    krb5_enctype enctype;
-    char *name = NULL;
-    krb5_error_code ret;
-
-    memset(&key, 0, sizeof(key));
-    memset(&plain, 0, sizeof(plain));
-    if (ks_freshness_token_parse((const unsigned char *)token->data,
-                                 token->length, &tok) != 0)
-        return KRB5KDC_ERR_PREAUTH_FAILED;
-    kvno = tok.kvno;
-    enctype = tok.enctype;
-    ret = krbtgt_key(ctx, dr, kvno, enctype, &key, NULL);
-    if (ret) {
-        ret = KRB5KDC_ERR_PREAUTH_EXPIRED;
-        goto cleanup;
-    }
-    memset(&enc, 0, sizeof(enc));
-    enc.enctype = enctype;
-    enc.kvno = kvno;
-    enc.ciphertext.data = (char *)tok.ciphertext;
-    enc.ciphertext.length = tok.ciphertext_len;
-    plain.length = enc.ciphertext.length;
-    plain.data = malloc(plain.length);
-    if (plain.data == NULL) {
-        ret = ENOMEM;
-        goto cleanup;
-    }
-    ret = krb5_c_decrypt(ctx, &key, KS_KEYUSAGE_FRESHNESS, NULL, &enc,
-                         &plain);
-    if (ret) {
-        ret = KRB5KDC_ERR_PREAUTH_FAILED;
-        goto cleanup;
-    }
-    ret = ks_freshness_plain_decode((unsigned char *)plain.data, plain.length,
-                                    &fp);
-    if (ret) {
-        ret = KRB5KDC_ERR_PREAUTH_FAILED;
-        goto cleanup;
-    }
-    ret = krb5_unparse_name(ctx, client, &name);
-    if (ret)
-        goto cleanup;
-    if (strcmp(name, fp->client) != 0) {
-        ret = KRB5KDC_ERR_PREAUTH_FAILED;
-        goto cleanup;
-    }
-    ret = krb5_timeofday(ctx, &now);
-    if (ret)
-        goto cleanup;
-    if (labs((long)fp->kdc_time - (long)now) > dr->clockskew)
-        ret = KRB5KDC_ERR_PREAUTH_EXPIRED;
-
-cleanup:
-    if (plain.data != NULL)
-        ks_zfree(plain.data, plain.length);
-    krb5_free_keyblock_contents(ctx, &key);
-    krb5_free_unparsed_name(ctx, name);
-    ks_freshness_plain_free(fp);
-    return ret;
+    return ks_freshness_check(ctx, dr->krbtgt_princ, dr->clockskew, client,
+                              token, NULL);
 }
