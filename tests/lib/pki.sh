@@ -14,6 +14,14 @@
 #                                    id-pkinit-KPClientAuth), id-pkinit-san
 #                                    PRINCIPAL (two components, e.g.
 #                                    device/d1) in REALM
+#   pki_server DIR CA NAME PRINCIPAL REALM [DAYS [EKU]]
+#                                    a server certificate for tempkey, as
+#                                    pki_device (PRINCIPAL e.g.
+#                                    host/web.example.test)
+#   pki_server_dns DIR CA NAME DNSNAME [DAYS [EKU]]
+#                                    a server certificate naming only
+#                                    dNSName DNSNAME; EKU "none" leaves the
+#                                    extendedKeyUsage extension out
 
 # _pki_san_cnf FILE REALM C1 C2 NAMETYPE EKU: an openssl config whose
 # section "ext" holds EKU and an id-pkinit-san of C1/C2@REALM.
@@ -95,4 +103,25 @@ pki_selfsigned() {
     openssl req -x509 $args -nodes -keyout "$dir/$name.key" \
         -out "$dir/$name.pem" -subj "/CN=$name" -days 30 >/dev/null 2>&1 &&
         chmod 600 "$dir/$name.key"
+}
+
+pki_server() {
+    pki_device "$@"
+}
+
+pki_server_dns() {
+    local dir=$1 ca=$2 name=$3 dns=$4 days=${5:-30}
+    local eku=${6:-1.3.6.1.5.2.3.4} ekuline
+    [ "$eku" = none ] && ekuline= || ekuline="extendedKeyUsage = $eku"
+    cat >"$dir/$name.cnf" <<EOC
+[req]
+distinguished_name = dn
+[dn]
+[ext]
+basicConstraints = CA:FALSE
+keyUsage = digitalSignature
+$ekuline
+subjectAltName = DNS:$dns
+EOC
+    _pki_issue "$dir" "$ca" "$name" "$dir/$name.cnf" "$days"
 }

@@ -30,6 +30,7 @@
 #   realm_env [-p] DIR           export KRB5_CONFIG, KRB5_KDC_PROFILE (-p: print)
 #   realm_run DIR CMD...         run CMD with DIR's environment (a subshell)
 #   realm_enable_devreg DIR [STATE_DIR]  load devreg.so in DIR's KDC and clients
+#   realm_enable_tempkey DIR     load tempkey.so in DIR's KDC and clients
 #   kdc_start DIR [WORKERS]      krb5kdc -n [-w WORKERS] in the background
 #   kdc_stop DIR, kdc_kill9 DIR  stop it (SIGTERM, SIGKILL fallback) / kill it
 #   kdc_start_expect_failure DIR REGEX [DESC]
@@ -692,6 +693,23 @@ EOC
         sed -i "s|^\( *\)kdc_listen = |\1devreg_state_dir = $state\n&|" \
             "$dir/kdc.conf"
     fi
+}
+
+# realm_enable_tempkey DIR: load the tempkey preauth module
+# ($KS_TEMPKEY_MODULE) in DIR's KDC and clients (as realm_enable_devreg).
+realm_enable_tempkey() {
+    local dir=${1:?realm_enable_tempkey: DIR missing}
+    [ -n "${KS_TEMPKEY_MODULE:-}" ] ||
+        _ks_die "realm_enable_tempkey: KS_TEMPKEY_MODULE is not set"
+    cat >>"$dir/krb5.conf" <<EOC
+[plugins]
+    kdcpreauth = {
+        module = tempkey:$KS_TEMPKEY_MODULE
+    }
+    clpreauth = {
+        module = tempkey:$KS_TEMPKEY_MODULE
+    }
+EOC
 }
 
 # realm_run DIR CMD...: run CMD (a program or function) with DIR's
