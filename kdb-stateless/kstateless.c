@@ -36,6 +36,8 @@ static const struct {
     { "provision", kst_cmd_provision, "provision DEVICE-ID" },
     { "provision", kst_cmd_provision, "provision --remove DEVICE-ID" },
     { "provision", kst_cmd_provision, "provision --list" },
+    { "tempkeys", kst_cmd_tempkeys, "tempkeys list [PRINCIPAL]" },
+    { "tempkeys", kst_cmd_tempkeys, "tempkeys purge [PRINCIPAL]" },
 };
 
 static void

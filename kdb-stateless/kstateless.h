@@ -22,5 +22,6 @@ int kst_cmd_check_value(struct kst_ctx *kc, int argc, char **argv);
 int kst_cmd_keytab(struct kst_ctx *kc, int argc, char **argv);
 int kst_cmd_stage(struct kst_ctx *kc, int argc, char **argv);
 int kst_cmd_provision(struct kst_ctx *kc, int argc, char **argv);
+int kst_cmd_tempkeys(struct kst_ctx *kc, int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "stateless_entries.h"
+#include "stateless_tempkey.h"
 #include "ks_err.h"
 #include "ks_schedule.h"
 #include "ks_util.h"
@@ -25,6 +26,8 @@ ks_module_close(struct ks_module *mod)
     free(mod->enctypes);
     ks_keycache_free(mod->cache);
     krb5_free_principal(NULL, mod->mod_princ);
+    ks_store_close(mod->store);
+    krb5_free_keyblock_contents(NULL, &mod->store_key);
     free(mod);
 }
 
@@ -183,6 +186,191 @@ cleanup:
     return ret;
 }
 
+/* A new entry for p, without keys or attributes. */
+static krb5_error_code
+new_entry(krb5_context ctx, krb5_const_principal p, krb5_db_entry **out)
+{
+    krb5_db_entry *ent;
+    krb5_error_code ret;
+
+    *out = NULL;
+    ent = calloc(1, sizeof(*ent));
+    if (ent == NULL)
+        return ENOMEM;
+    ent->magic = KRB5_KDB_MAGIC_NUMBER;
+    ent->len = KRB5_KDB_V1_BASE_LENGTH;
+    ret = krb5_copy_principal(ctx, p, &ent->princ);
+    if (ret) {
+        free(ent);
+        return ret;
+    }
+    *out = ent;
+    return 0;
+}
+
+/* Give ent the keys of the unexpired records recs (ascending key id),
+ * highest key id first, each key id as its kvno. */
+static krb5_error_code
+add_tempkeys(krb5_context ctx, struct ks_module *mod, krb5_db_entry *ent,
+             const char *name, const struct ks_tempkey_record *recs,
+             size_t n)
+{
+    const krb5_keyblock *store_key;
+    krb5_keyblock *keys = NULL;
+    krb5_key_data *kd;
+    krb5_error_code ret;
+    size_t nkeys = 0, i, j;
+
+    ret = ks_module_store_key(ctx, mod, &store_key);
+    if (ret)
+        return ret;
+    for (i = n; i-- > 0;) {
+        ret = ks_tempkey_unwrap(ctx, store_key, name, &recs[i], &keys,
+                                &nkeys);
+        if (ret)
+            return ret;
+        kd = realloc(ent->key_data,
+                     (ent->n_key_data + nkeys) * sizeof(*kd));
+        if (kd == NULL) {
+            ret = ENOMEM;
+            goto cleanup;
+        }
+        ent->key_data = kd;
+        for (j = 0; j < nkeys; j++) {
+            ret = set_key_data(&ent->key_data[ent->n_key_data],
+                               recs[i].key_id, &keys[j]);
+            if (ret)
+                goto cleanup;
+            ent->n_key_data++;
+        }
+        ks_tempkey_keyblocks_free(ctx, keys, nkeys);
+        keys = NULL;
+        nkeys = 0;
+    }
+
+cleanup:
+    ks_tempkey_keyblocks_free(ctx, keys, nkeys);
+    return ret;
+}
+
+/*
+ * The entry of p, eligible for temporary keys (match), from the store:
+ *
+ *   never registered     a service rule's principal: *entry_out NULL and
+ *                        0 (the caller derives its keys); a
+ *                        tempkey_services principal: a keyless client
+ *                        entry (so that it can register) or, as a server,
+ *                        KRB5_KDB_NOENTRY
+ *   unexpired keys       every unexpired key id as a kvno; tickets never
+ *                        outlive the highest key id's expiry
+ *   all keys expired     a keyless client entry (to register again) or,
+ *                        as a server, a keyless entry that expired with
+ *                        the last key, so the KDC names the cause
+ *
+ * A store that does not exist (no state_dir) holds no keys; any other
+ * store failure fails the lookup (a registered key must not silently give
+ * way to derived keys).  Expired records seen here are purged on the side
+ * (ks_tempkey_purge_lazily()).
+ */
+static krb5_error_code
+tempkey_entry(krb5_context ctx, struct ks_module *mod, krb5_const_principal p,
+              enum ks_tempkey_match match,
+              const struct ks_service_rule *rule, unsigned int flags,
+              time_t now, krb5_db_entry **entry_out)
+{
+    struct ks_tempkey_record *recs = NULL;
+    struct ks_store *store;
+    krb5_db_entry *ent = NULL;
+    krb5_error_code ret;
+    char *name = NULL;
+    size_t n = 0, expired = 0, i;
+    uint32_t max_id;
+    time_t last_expiry, life;
+    int client = (flags & KRB5_KDB_FLAG_CLIENT) != 0;
+
+    *entry_out = NULL;
+    ret = krb5_unparse_name(ctx, p, &name);
+    if (ret)
+        return ret;
+    ret = ks_module_store(ctx, mod, &store);
+    if (!ret) {
+        ret = ks_store_tempkey_get(ctx, store, name, now, &recs, &n, &max_id,
+                                   &last_expiry, &expired);
+    }
+    /* No store (state_dir missing), never registered, or a name too long
+     * for the store (EINVAL): no temporary keys. */
+    if (ret == ENOENT || ret == KRB5_KDB_NOENTRY || ret == EINVAL) {
+        if (match == KS_TEMPKEY_SERVICE) {
+            ret = 0;            /* derived keys */
+            goto cleanup;
+        }
+        if (!client) {
+            ret = KRB5_KDB_NOENTRY;
+            krb5_set_error_message(ctx, ret, "stateless: %s has no "
+                                   "temporary key registered", name);
+            goto cleanup;
+        }
+        ret = 0;
+        n = 0;
+        last_expiry = 0;
+    }
+    if (ret)
+        goto cleanup;
+    if (expired > 0)
+        ks_tempkey_purge_lazily(ctx, mod, now);
+
+    ret = new_entry(ctx, p, &ent);
+    if (ret)
+        goto cleanup;
+    /* Postdated tickets could start after the key expires.  Preauth is
+     * required of the server when it logs in (as a client); on a server
+     * lookup MIT's TGS would read the same flag as "the client's TGT must
+     * carry the pre-authent flag" (NO PREAUTH), which derived services'
+     * TGTs (kinit -k) do not. */
+    ent->attributes = KRB5_KDB_DISALLOW_POSTDATED;
+    if (client)
+        ent->attributes |= KRB5_KDB_REQUIRES_PRE_AUTH;
+    ent->max_life = (krb5_deltat)ks_entry_max_life(mod, KS_KIND_SERVICE);
+    ent->max_renewable_life = KS_MAX_RENEWABLE;
+    if (n > 0) {
+        ret = add_tempkeys(ctx, mod, ent, name, recs, n);
+        if (ret)
+            goto cleanup;
+        life = recs[n - 1].expiry - now;
+        if (life < 1)
+            life = 1;
+        if (life > INT32_MAX)
+            life = INT32_MAX;
+        ent->max_life = ent->max_renewable_life = (krb5_deltat)life;
+        ret = krb5_dbe_update_mod_princ_data(ctx, ent,
+                                             (krb5_timestamp)
+                                             recs[n - 1].registered,
+                                             mod->mod_princ);
+        if (!ret)
+            ret = krb5_dbe_update_last_pwd_change(ctx, ent,
+                                                  (krb5_timestamp)
+                                                  recs[n - 1].registered);
+    } else {
+        if (!client && last_expiry > 0)
+            ent->expiration = (krb5_timestamp)last_expiry;
+        ret = krb5_dbe_update_mod_princ_data(ctx, ent, 0, mod->mod_princ);
+    }
+    for (i = 0; ret == 0 && rule != NULL && i < rule->nattrs; i++) {
+        ret = krb5_dbe_set_string(ctx, ent, rule->attr_names[i],
+                                  rule->attr_values[i]);
+    }
+    if (ret)
+        goto cleanup;
+    *entry_out = ent;
+    ent = NULL;
+
+cleanup:
+    krb5_db_free_principal(ctx, ent);
+    ks_tempkey_records_free(recs, n);
+    krb5_free_unparsed_name(ctx, name);
+    return ret;
+}
+
 krb5_error_code
 ks_entry_build(krb5_context ctx, struct ks_module *mod,
                krb5_const_principal p, unsigned int flags, time_t now,
@@ -192,22 +380,30 @@ ks_entry_build(krb5_context ctx, struct ks_module *mod,
     krb5_actkvno_node act;
     krb5_db_entry *ent;
     enum ks_kind kind;
+    enum ks_tempkey_match match;
     krb5_error_code ret;
     size_t i;
 
     *entry_out = NULL;
     kind = ks_classify(ctx, mod->cfg, mod->realm, p, &rule);
+    /* Only eligible principals cost a store lookup (one read
+     * transaction); krbtgt, devreg and devices never do. */
+    if (mod->serve_tempkeys && kind != KS_KIND_KRBTGT &&
+        kind != KS_KIND_DEVREG && kind != KS_KIND_DEVICE) {
+        match = ks_tempkey_match(ctx, mod, p, kind);
+        if (match != KS_TEMPKEY_NONE) {
+            ret = tempkey_entry(ctx, mod, p, match, rule, flags, now,
+                                entry_out);
+            if (ret || *entry_out != NULL)
+                return ret;
+        }
+    }
     if (kind == KS_KIND_NONE)
         return KRB5_KDB_NOENTRY;
 
-    ent = calloc(1, sizeof(*ent));
-    if (ent == NULL)
-        return ENOMEM;
-    ent->magic = KRB5_KDB_MAGIC_NUMBER;
-    ent->len = KRB5_KDB_V1_BASE_LENGTH;
-    ret = krb5_copy_principal(ctx, p, &ent->princ);
+    ret = new_entry(ctx, p, &ent);
     if (ret)
-        goto fail;
+        return ret;
     ent->max_life = (krb5_deltat)ks_entry_max_life(mod, kind);
     ent->max_renewable_life = KS_MAX_RENEWABLE;
 

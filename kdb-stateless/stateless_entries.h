@@ -14,6 +14,7 @@
 #include "ks_keycache.h"
 #include "ks_names.h"
 #include "ks_secret.h"
+#include "ks_store.h"
 
 struct ks_module {
     char *realm;
@@ -24,6 +25,12 @@ struct ks_module {
     int64_t clockskew;
     struct ks_keycache *cache;
     krb5_principal mod_princ;   /* shown as last modifier by kadmin */
+    /* Temporary keys (stateless_tempkey.h).  Only the KDB module serves
+     * them: kstateless keytab writes derived keys. */
+    int serve_tempkeys;
+    struct ks_store *store;     /* state_dir's store, opened on first use */
+    krb5_keyblock store_key;    /* derived on first use (length 0 before) */
+    double last_tempkey_purge;  /* monotonic seconds; 0: never */
 };
 
 /* Load configuration, enctypes and secret for ctx's default realm from
@@ -38,7 +45,9 @@ int64_t ks_entry_max_life(const struct ks_module *mod, enum ks_kind kind);
 
 /* Synthesize the entry for p at time now, or KRB5_KDB_NOENTRY.  flags are
  * get_principal's: with KRB5_KDB_FLAG_CLIENT a derived service also gets
- * its next kvno (see stateless_entries.c). */
+ * its next kvno (see stateless_entries.c).  With mod->serve_tempkeys,
+ * principals eligible for temporary keys get those registered in the
+ * store instead (see stateless_entries.c). */
 krb5_error_code ks_entry_build(krb5_context ctx, struct ks_module *mod,
                                krb5_const_principal p, unsigned int flags,
                                time_t now, krb5_db_entry **entry_out);

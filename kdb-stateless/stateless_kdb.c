@@ -13,8 +13,15 @@
  *   device/ID principals have no keys, require preauthentication and may
  *   only be user-to-user servers.
  *
+ *   Principals eligible for temporary keys (a service rule's, or a
+ *   tempkey_services glob's) carry the keys registered through tempkey.so
+ *   instead, from the store in state_dir (stateless_tempkey.h,
+ *   stateless_entries.c).
+ *
  * Everything else is "not found".  Keys are held in plaintext in key data;
- * there is no master key.  Modifications fail with KSTL_READ_ONLY.
+ * there is no master key.  Modifications fail with KSTL_READ_ONLY, except
+ * the registration of a temporary key (put_principal of the entry
+ * described in lib/ks_tempkey.h).
  *
  * check_policy_tgs and check_policy_as hold devices registered
  * anonymously to unprovisioned_services until they are provisioned
@@ -42,6 +49,7 @@
 #include "ks_util.h"
 #include "stateless_entries.h"
 #include "stateless_policy.h"
+#include "stateless_tempkey.h"
 
 /* Log through krb5kdc's (or kadmin.local's) logging when present. */
 static void
@@ -94,6 +102,7 @@ ks_init_module(krb5_context ctx, char *conf_section, char **db_args,
     ret = ks_module_open(ctx, conf_section, &mod);
     if (ret)
         return ret;
+    mod->serve_tempkeys = 1;
     ks_log(LOG_INFO, "stateless: realm %s secret check value %s "
            "(secret_file %s), current kvno %ld, key_period %lds",
            mod->realm, mod->secret->check_value, mod->cfg->secret_file,
@@ -150,10 +159,19 @@ read_only(krb5_context ctx, const char *what)
     return KSTL_READ_ONLY;
 }
 
+/* Only the temporary keys tempkey.so hands over are stored
+ * (lib/ks_tempkey.h); everything else stays read-only. */
 static krb5_error_code
 ks_put_principal(krb5_context ctx, krb5_db_entry *entry, char **db_args)
 {
-    return read_only(ctx, "store a principal");
+    struct ks_module *mod = get_module(ctx);
+
+    if (mod == NULL)
+        return KRB5_KDB_DBNOTINITED;
+    if ((db_args != NULL && db_args[0] != NULL) ||
+        !ks_tempkey_is_handover(entry))
+        return read_only(ctx, "store a principal");
+    return ks_tempkey_register(ctx, mod, entry, time(NULL));
 }
 
 static krb5_error_code

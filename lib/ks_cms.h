@@ -123,6 +123,17 @@ krb5_error_code ks_cms_cert_pkinit_principal(krb5_context ctx, X509 *cert,
 krb5_error_code ks_cms_cert_dns_names(krb5_context ctx, X509 *cert,
                                       char ***names_out);
 
+/*
+ * Check a bare certificate (not a signature) in trust-store mode: cert
+ * chains to trust->anchors at the verification time (chain, may be NULL,
+ * as intermediates) and carries the required EKU.  Results and
+ * *devreg_code_out as for ks_cms_verify().
+ */
+krb5_error_code ks_cms_cert_verify(krb5_context ctx, X509 *cert,
+                                   STACK_OF(X509) *chain,
+                                   const struct ks_cms_trust *trust,
+                                   int32_t *devreg_code_out);
+
 /* Free a list from ks_cms_cert_dns_names(); NULL is fine. */
 void ks_cms_free_names(char **names);
 

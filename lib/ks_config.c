@@ -15,7 +15,8 @@
 static const char *const known_keys[] = {
     "db_library", "secret_file", "state_dir", "key_epoch", "key_period",
     "service", "device_namespace", "device_max_life",
-    "registration_max_life", "unprovisioned_services", NULL
+    "registration_max_life", "unprovisioned_services", "tempkey_services",
+    NULL
 };
 
 /* The four AES enctypes, used when supported_enctypes is not set. */
@@ -179,6 +180,9 @@ ks_config_free(struct ks_config *cfg)
     for (i = 0; i < cfg->nunprovisioned; i++)
         free(cfg->unprovisioned_services[i]);
     free(cfg->unprovisioned_services);
+    for (i = 0; i < cfg->ntempkey_services; i++)
+        free(cfg->tempkey_services[i]);
+    free(cfg->tempkey_services);
     free(cfg);
 }
 
@@ -355,34 +359,103 @@ load_services(krb5_context ctx, profile_t profile, struct ks_config *cfg)
     return ret;
 }
 
+/* Load the whitespace-separated globs of every value of key into *globs
+ * (NULL-terminated) and *count. */
 static krb5_error_code
-load_unprovisioned(krb5_context ctx, profile_t profile, struct ks_config *cfg)
+load_globs(profile_t profile, const char *section, const char *key,
+           char ***globs, size_t *count)
 {
     char **vals, **list, *tok;
     const char *p;
     krb5_error_code ret;
     size_t i;
 
-    ret = get_values(profile, cfg->section, "unprovisioned_services", &vals);
+    ret = get_values(profile, section, key, &vals);
     if (ret || vals == NULL)
         return ret;
     for (i = 0; vals[i] != NULL && ret == 0; i++) {
         p = vals[i];
         while (ret == 0 && (tok = next_token(&p)) != NULL) {
-            list = realloc(cfg->unprovisioned_services,
-                           (cfg->nunprovisioned + 2) * sizeof(*list));
+            list = realloc(*globs, (*count + 2) * sizeof(*list));
             if (list == NULL) {
                 free(tok);
                 ret = ENOMEM;
                 break;
             }
-            cfg->unprovisioned_services = list;
-            list[cfg->nunprovisioned++] = tok;
-            list[cfg->nunprovisioned] = NULL;
+            *globs = list;
+            list[(*count)++] = tok;
+            list[*count] = NULL;
         }
     }
     profile_free_list(vals);
     return ret;
+}
+
+static krb5_error_code
+load_unprovisioned(krb5_context ctx, profile_t profile, struct ks_config *cfg)
+{
+    return load_globs(profile, cfg->section, "unprovisioned_services",
+                      &cfg->unprovisioned_services, &cfg->nunprovisioned);
+}
+
+int
+ks_tempkey_glob_valid(const char *glob, const char *device_namespace,
+                      const char **why)
+{
+    static const char *const reserved[] = {
+        "krbtgt", "devreg", "kadmin", "K", NULL
+    };
+    const char *slash = strchr(glob, '/');
+    size_t first, i;
+
+    if (strchr(glob, '@') != NULL || strchr(glob, '=') != NULL) {
+        *why = "a tempkey_services glob names a principal without realm "
+            "and has no attributes";
+        return 0;
+    }
+    if (slash == NULL || slash == glob || slash[1] == '\0') {
+        *why = "a tempkey_services glob must name two or more components "
+            "(such as HTTP/*.example.test)";
+        return 0;
+    }
+    first = (size_t)(slash - glob);
+    for (i = 0; reserved[i] != NULL; i++) {
+        if (strlen(reserved[i]) == first &&
+            strncmp(glob, reserved[i], first) == 0)
+            break;
+    }
+    if (reserved[i] != NULL || (strlen(device_namespace) == first &&
+                                strncmp(glob, device_namespace, first) == 0)) {
+        *why = "krbtgt, devreg, kadmin, K and device principals never have "
+            "temporary keys";
+        return 0;
+    }
+    return 1;
+}
+
+/* Load tempkey_services (after device_namespace) and refuse bad globs. */
+static krb5_error_code
+load_tempkey_services(krb5_context ctx, profile_t profile,
+                      struct ks_config *cfg)
+{
+    krb5_error_code ret;
+    const char *why;
+    size_t i;
+
+    ret = load_globs(profile, cfg->section, "tempkey_services",
+                     &cfg->tempkey_services, &cfg->ntempkey_services);
+    if (ret)
+        return ret;
+    for (i = 0; i < cfg->ntempkey_services; i++) {
+        if (!ks_tempkey_glob_valid(cfg->tempkey_services[i],
+                                   cfg->device_namespace, &why)) {
+            krb5_set_error_message(ctx, KSTL_BAD_CONFIG, "stateless: "
+                                   "tempkey_services = %s: %s",
+                                   cfg->tempkey_services[i], why);
+            return KSTL_BAD_CONFIG;
+        }
+    }
+    return 0;
 }
 
 /* Device namespaces are one plain component that no other kind of
@@ -472,6 +545,9 @@ ks_config_load(krb5_context ctx, const char *section, struct ks_config **out)
                                cfg->device_namespace);
         goto cleanup;
     }
+    ret = load_tempkey_services(ctx, profile, cfg);
+    if (ret)
+        goto cleanup;
     *out = cfg;
     cfg = NULL;
 

@@ -39,6 +39,11 @@ struct ks_config {
     krb5_deltat registration_max_life;
     char **unprovisioned_services;  /* globs, NULL-terminated */
     size_t nunprovisioned;
+    /* Globs (as service rules: no realm, FNM_PATHNAME) of principals that
+     * are served only with temporary keys (no derived keys); each names
+     * two or more components.  NULL-terminated. */
+    char **tempkey_services;
+    size_t ntempkey_services;
 };
 
 /* Read [dbmodules] section from ctx's profile into *out.  Errors return
@@ -51,6 +56,13 @@ void ks_config_free(struct ks_config *cfg);
 /* Cut an end-of-line comment (whitespace, then '#') and trailing
  * whitespace from value, in place. */
 void ks_config_strip_comment(char *value);
+
+/* Nonzero if glob may be a tempkey_services value: no '@' or '=', at
+ * least two components (a '/'), and a first component that is not one
+ * of krbtgt, devreg, kadmin, K or device_namespace (names never served
+ * with temporary keys).  On refusal set *why to a static string. */
+int ks_tempkey_glob_valid(const char *glob, const char *device_namespace,
+                          const char **why);
 
 /* Parse a krb5 duration ("10h", "7d", "3600", "1d 2h"); must be > 0. */
 krb5_error_code ks_parse_duration(const char *s, krb5_deltat *out);

@@ -103,11 +103,11 @@ ks_kdf_bytes(const unsigned char *secret, size_t secretlen,
     return ret;
 }
 
-krb5_error_code
-ks_derive_principal_key(krb5_context ctx, const unsigned char *secret,
-                        size_t secretlen, const char *name,
-                        krb5_enctype enctype, krb5_kvno kvno,
-                        krb5_keyblock *out)
+/* Derive the key for (purpose, name, enctype, kvno) into *out. */
+static krb5_error_code
+derive_key(krb5_context ctx, const unsigned char *secret, size_t secretlen,
+           const char *purpose, const char *name, krb5_enctype enctype,
+           krb5_kvno kvno, krb5_keyblock *out)
 {
     krb5_error_code ret;
     size_t keybytes, keylength;
@@ -120,8 +120,8 @@ ks_derive_principal_key(krb5_context ctx, const unsigned char *secret,
         return ret;
     if (keybytes > sizeof(rnd))
         return KRB5_BAD_ENCTYPE;
-    ret = ks_kdf_bytes(secret, secretlen, KS_PURPOSE_PRINCIPAL, name,
-                       enctype, kvno, rnd, keybytes);
+    ret = ks_kdf_bytes(secret, secretlen, purpose, name, enctype, kvno, rnd,
+                       keybytes);
     if (ret)
         goto cleanup;
     out->magic = KV5M_KEYBLOCK;
@@ -144,6 +144,25 @@ ks_derive_principal_key(krb5_context ctx, const unsigned char *secret,
 cleanup:
     ks_zero(rnd, sizeof(rnd));
     return ret;
+}
+
+krb5_error_code
+ks_derive_principal_key(krb5_context ctx, const unsigned char *secret,
+                        size_t secretlen, const char *name,
+                        krb5_enctype enctype, krb5_kvno kvno,
+                        krb5_keyblock *out)
+{
+    return derive_key(ctx, secret, secretlen, KS_PURPOSE_PRINCIPAL, name,
+                      enctype, kvno, out);
+}
+
+krb5_error_code
+ks_derive_tempkey_store_key(krb5_context ctx, const unsigned char *secret,
+                            size_t secretlen, const char *realm,
+                            krb5_keyblock *out)
+{
+    return derive_key(ctx, secret, secretlen, KS_PURPOSE_TEMPKEY_STORE, realm,
+                      KS_TEMPKEY_STORE_ENCTYPE, KS_TEMPKEY_STORE_KVNO, out);
 }
 
 krb5_error_code

@@ -18,6 +18,16 @@
  * the secret (KS_PURPOSE_*), name is the unparsed principal with its realm.
  * The check value is the hex of 8 bytes derived with purpose "check-value",
  * an empty name and enctype and kvno 0.
+ *
+ * The store key, which wraps temporary server keys at rest in store.mdb
+ * (key usage KS_KEYUSAGE_TEMPKEY_STORE), is derived with purpose
+ * "tempkey-store", name = the realm name alone (no principal: the key
+ * belongs to the realm's store, not to a principal, and a realm name
+ * cannot collide with a principal-key name, which always has an '@'),
+ * enctype aes256-cts-hmac-sha384-192 (20) and kvno 0.  It does not
+ * rotate: a stored temporary key lives at most as long as the KDC's
+ * tempkey_max_life, and every KDC sharing the secret unwraps the same
+ * store.
  */
 #ifndef KS_KDF_H
 #define KS_KDF_H
@@ -31,6 +41,11 @@
 /* Purposes (domain separation labels). */
 #define KS_PURPOSE_PRINCIPAL "principal-key"
 #define KS_PURPOSE_CHECK_VALUE "check-value"
+#define KS_PURPOSE_TEMPKEY_STORE "tempkey-store"
+
+/* The enctype and kvno of the store key. */
+#define KS_TEMPKEY_STORE_ENCTYPE ENCTYPE_AES256_CTS_HMAC_SHA384_192
+#define KS_TEMPKEY_STORE_KVNO 0
 
 #define KS_CHECK_VALUE_BYTES 8
 #define KS_CHECK_VALUE_LEN (2 * KS_CHECK_VALUE_BYTES)
@@ -62,6 +77,14 @@ krb5_error_code ks_derive_principal_key(krb5_context ctx,
                                         size_t secretlen, const char *name,
                                         krb5_enctype enctype, krb5_kvno kvno,
                                         krb5_keyblock *out);
+
+/* Derive the store key of realm (see above) into *out (contents
+ * allocated; free with krb5_free_keyblock_contents). */
+krb5_error_code ks_derive_tempkey_store_key(krb5_context ctx,
+                                            const unsigned char *secret,
+                                            size_t secretlen,
+                                            const char *realm,
+                                            krb5_keyblock *out);
 
 /* The non-secret fingerprint of the secret: KS_CHECK_VALUE_LEN hex digits
  * and a NUL into out. */

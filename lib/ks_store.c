@@ -19,11 +19,31 @@
  *                            of exactly L bytes; fully parsed when written)
  *   provisioned   key:   device id
  *                 value: u8 version (1), s64 time provisioned
+ *   tempkeys      key:   principal (unparsed, with realm; 1 to
+ *                        KS_STORE_PRINCIPAL_MAX bytes, no NUL) || 0x00
+ *                        || u16 key id (KS_TEMPKEY_ID_MIN-MAX)
+ *                 value: u8  version (1)
+ *                        s64 time registered
+ *                        s64 expiry
+ *                        u16 blob length B (1-KS_STORE_TEMPKEY_BLOB_MAX)
+ *                        B   blob (the wrapped keys; opaque here)
+ *   tempkey_meta  key:   principal
+ *                 value: u8 version (1), u16 highest key id ever stored,
+ *                        s64 latest expiry ever stored
  *   replay.mdb
  *   replay        key:   32 bytes (SHA-256 of an authenticator)
  *                 value: u8 version (1), s64 expiry
  *   replay_expiry key:   u64 expiry || the 32-byte replay key
  *                 value: empty
+ *
+ * The NUL after the principal (which holds none) ends it, so the records
+ * of one principal are exactly the keys with prefix "principal NUL", and
+ * the big-endian key id sorts them in key id order.  LMDB's key size
+ * limit (mdb_env_get_maxkeysize(), 511 bytes by default) caps the
+ * principals the tempkeys table can hold below KS_STORE_PRINCIPAL_MAX: a
+ * longer name is refused with EINVAL.  A record whose key id is above the
+ * principal's tempkey_meta, or a record without tempkey_meta, is corrupt:
+ * every write keeps them consistent in one transaction.
  *
  * replay_expiry sorts the replay entries by expiry (LMDB compares keys as
  * byte strings, so big-endian times sort in time order), so that a purge
@@ -64,11 +84,17 @@
 #include <lmdb.h>
 #include <openssl/x509.h>
 
+#include "ks_iana.h"
 #include "ks_store.h"
+#include "ks_util.h"
 
 #define REC_VERSION 1
 #define TIME_REC_LEN 9                  /* version + s64 */
 #define INDEX_KEY_LEN (8 + KS_STORE_REPLAY_KEY_LEN)
+#define TEMPKEY_ID_LEN 2
+#define TEMPKEY_KEY_MAX (KS_STORE_PRINCIPAL_MAX + 1 + TEMPKEY_ID_LEN)
+#define TEMPKEY_REC_FIXED (1 + 8 + 8 + 2)
+#define TEMPKEY_META_LEN (1 + 2 + 8)
 
 /* The two environments of a store. */
 enum store_kind { STORE_MAIN, STORE_REPLAY };
@@ -81,6 +107,7 @@ struct store_env {
     ino_t ino;
     MDB_env *env;
     MDB_dbi staging, provisioned;       /* STORE_MAIN */
+    MDB_dbi tempkeys, tempkey_meta;     /* STORE_MAIN */
     MDB_dbi replay, replay_expiry;      /* STORE_REPLAY */
     double last_sync;           /* STORE_REPLAY: monotonic time, 0: never */
     int dirty;                  /* STORE_REPLAY: commits since last sync */
@@ -97,7 +124,8 @@ struct store_file {
 
 struct ks_store {
     char *dir;
-    struct store_file main;     /* store.mdb: staging, provisioned */
+    struct store_file main;     /* store.mdb: staging, provisioned,
+                                 * tempkeys, tempkey_meta */
     struct store_file rep;      /* replay.mdb: replay, replay_expiry */
 };
 
@@ -258,7 +286,9 @@ lmdb_error(krb5_context ctx, const struct store_file *f, int rc,
             krb5_set_error_message(ctx, ENOSPC, "store %s is full (its map "
                                    "size is %zu %s) while %s; remove "
                                    "devices no longer needed with "
-                                   "'kstateless stage del'", f->path,
+                                   "'kstateless stage del' and expired "
+                                   "temporary keys with 'kstateless "
+                                   "tempkeys purge'", f->path,
                                    size >> (mib ? 20 : 10),
                                    mib ? "MiB" : "KiB", what);
         }
@@ -340,9 +370,12 @@ check_dir(krb5_context ctx, const struct ks_store *st)
 }
 
 /* Refuse the store file path (if sb is not NULL, its fstat) when it is a
- * symbolic link, not a regular file, or writable by group or others. */
+ * symbolic link, not a regular file, or writable by group or others; if
+ * private is set (store.mdb and its lock, which hold or guard wrapped
+ * temporary keys), also when it is readable by group or others. */
 static krb5_error_code
-check_file(krb5_context ctx, const char *path, const struct stat *sb)
+check_file(krb5_context ctx, const char *path, const struct stat *sb,
+           int private)
 {
     struct stat own;
 
@@ -366,6 +399,15 @@ check_file(krb5_context ctx, const char *path, const struct stat *sb)
         krb5_set_error_message(ctx, EPERM, "store file %s is writable by "
                                "group or others (mode %03o); chmod 600 it",
                                path, (unsigned)(sb->st_mode & 0777));
+        return EPERM;
+    }
+    /* Wrapped keys are still keys: an offline copy of the file plus a
+     * later leak of the realm secret would reveal them. */
+    if (private && (sb->st_mode & 044)) {
+        krb5_set_error_message(ctx, EPERM, "store file %s is readable by "
+                               "group or others (mode %03o) but holds "
+                               "temporary server keys; chmod 600 it", path,
+                               (unsigned)(sb->st_mode & 0777));
         return EPERM;
     }
     return 0;
@@ -402,6 +444,12 @@ open_tables(struct store_file *f, struct store_env *se)
             rc = mdb_dbi_open(txn, "provisioned", MDB_CREATE,
                               &se->provisioned);
         }
+        if (rc == 0)
+            rc = mdb_dbi_open(txn, "tempkeys", MDB_CREATE, &se->tempkeys);
+        if (rc == 0) {
+            rc = mdb_dbi_open(txn, "tempkey_meta", MDB_CREATE,
+                              &se->tempkey_meta);
+        }
     } else {
         rc = mdb_dbi_open(txn, "replay", MDB_CREATE, &se->replay);
         if (rc == 0) {
@@ -433,9 +481,9 @@ env_open(krb5_context ctx, const struct ks_store *st, struct store_file *f)
     f->se = NULL;
     ret = check_dir(ctx, st);
     if (!ret)
-        ret = check_file(ctx, f->path, NULL);
+        ret = check_file(ctx, f->path, NULL, f->kind == STORE_MAIN);
     if (!ret)
-        ret = check_file(ctx, f->lock_path, NULL);
+        ret = check_file(ctx, f->lock_path, NULL, f->kind == STORE_MAIN);
     if (ret)
         return ret;
     if (stat(f->path, &sb) == 0) {
@@ -475,7 +523,7 @@ env_open(krb5_context ctx, const struct ks_store *st, struct store_file *f)
         ret = lmdb_error(ctx, f, EIO, "checking the file");
         goto cleanup;
     }
-    ret = check_file(ctx, f->path, &sb);
+    ret = check_file(ctx, f->path, &sb, f->kind == STORE_MAIN);
     if (ret)
         goto cleanup;
     /* Free the reader slots of processes that died in a transaction. */
@@ -1360,4 +1408,660 @@ ks_store_replay_purge(krb5_context ctx, struct ks_store *store, time_t now,
     if (removed_out != NULL)
         *removed_out = removed;
     return 0;
+}
+
+/* --- temporary keys ----------------------------------------------------- */
+
+/* Read an unsigned big-endian integer of n (1-8) bytes from c into *out;
+ * 0 (and nothing consumed) if fewer bytes are left. */
+static int
+cursor_uint(struct ks_cursor *c, size_t n, uint64_t *out)
+{
+    const unsigned char *p = ks_cursor_bytes(c, n);
+    uint64_t v = 0;
+    size_t i;
+
+    if (p == NULL)
+        return 0;
+    for (i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    *out = v;
+    return 1;
+}
+
+/* Format t as UTC ISO-8601 into buf, for messages. */
+static const char *
+utc_time(time_t t, char *buf, size_t len)
+{
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL ||
+        strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, len, "@%jd", (intmax_t)t);
+    return buf;
+}
+
+/* Set a message for a corrupt tempkeys (key_id > 0) or tempkey_meta
+ * record of the principal (plen bytes, or NULL when its key does not
+ * even name one) and return KRB5_KDB_DB_CORRUPT. */
+static krb5_error_code
+corrupt_tempkey(krb5_context ctx, const struct store_file *f,
+                const char *principal, size_t plen, uint32_t key_id,
+                const char *why)
+{
+    int n = (int)(plen > KS_STORE_PRINCIPAL_MAX ? KS_STORE_PRINCIPAL_MAX :
+                  plen);
+
+    if (principal == NULL) {
+        krb5_set_error_message(ctx, KRB5_KDB_DB_CORRUPT, "store %s: corrupt "
+                               "tempkeys record: %s", f->path, why);
+    } else if (key_id > 0) {
+        krb5_set_error_message(ctx, KRB5_KDB_DB_CORRUPT, "store %s: corrupt "
+                               "tempkeys record for principal '%.*s' key id "
+                               "%lu: %s (remove the principal's temporary "
+                               "keys with 'kstateless tempkeys purge %.*s')",
+                               f->path, n, principal, (unsigned long)key_id,
+                               why, n, principal);
+    } else {
+        krb5_set_error_message(ctx, KRB5_KDB_DB_CORRUPT, "store %s: corrupt "
+                               "tempkey_meta record for principal '%.*s': "
+                               "%s (remove the principal's temporary keys "
+                               "with 'kstateless tempkeys purge %.*s')",
+                               f->path, n, principal, why, n, principal);
+    }
+    return KRB5_KDB_DB_CORRUPT;
+}
+
+/* Check the principal argument (store.mdb ready) and build the tempkeys
+ * key prefix "principal NUL" into prefix (TEMPKEY_KEY_MAX bytes);
+ * *plen_out gets the principal's length.  EINVAL with a message if the
+ * name is empty or too long for a key. */
+static krb5_error_code
+tempkey_prefix(krb5_context ctx, struct ks_store *st, const char *principal,
+               unsigned char *prefix, size_t *plen_out)
+{
+    size_t plen = strlen(principal), max = KS_STORE_PRINCIPAL_MAX;
+    int keymax = mdb_env_get_maxkeysize(st->main.se->env);
+
+    if (keymax > 0 && (size_t)keymax - 1 - TEMPKEY_ID_LEN < max)
+        max = (size_t)keymax - 1 - TEMPKEY_ID_LEN;
+    if (plen == 0 || plen > max) {
+        krb5_set_error_message(ctx, EINVAL, "principal name '%.60s%s' cannot "
+                               "have temporary keys: its length %zu is not "
+                               "1 to %zu bytes", principal,
+                               plen > 60 ? "..." : "", plen, max);
+        return EINVAL;
+    }
+    memcpy(prefix, principal, plen);
+    prefix[plen] = 0;
+    *plen_out = plen;
+    return 0;
+}
+
+/* Split tempkeys key k into its principal (*principal_out, *plen_out, not
+ * NUL-terminated) and key id; NULL on success, else what is wrong (with
+ * *principal_out NULL when the key names no principal). */
+static const char *
+parse_tempkey_key(const MDB_val *k, const char **principal_out,
+                  size_t *plen_out, uint32_t *key_id_out)
+{
+    const unsigned char *p = k->mv_data;
+    size_t plen;
+    uint32_t id;
+
+    *principal_out = NULL;
+    *plen_out = 0;
+    *key_id_out = 0;
+    if (k->mv_size < 1 + 1 + TEMPKEY_ID_LEN)
+        return "key too short";
+    plen = k->mv_size - 1 - TEMPKEY_ID_LEN;
+    if (plen > KS_STORE_PRINCIPAL_MAX || p[plen] != 0 ||
+        memchr(p, 0, plen) != NULL)
+        return "invalid key (not principal NUL key-id)";
+    *principal_out = (const char *)p;
+    *plen_out = plen;
+    id = ((uint32_t)p[plen + 1] << 8) | p[plen + 2];
+    *key_id_out = id;
+    if (id < KS_TEMPKEY_ID_MIN || id > KS_TEMPKEY_ID_MAX)
+        return "key id out of range";
+    return NULL;
+}
+
+/* Decode the tempkeys value v into *out (blob pointing into v, not
+ * copied); NULL on success, else what is wrong. */
+static const char *
+decode_tempkey(const MDB_val *v, struct ks_tempkey_record *out)
+{
+    struct ks_cursor c;
+    uint64_t version, registered, expiry, blen;
+    const unsigned char *blob;
+
+    ks_cursor_init(&c, v->mv_data, v->mv_size);
+    if (!cursor_uint(&c, 1, &version))
+        return "truncated";
+    if (version != REC_VERSION)
+        return "unknown record version (written by a newer release?)";
+    if (!cursor_uint(&c, 8, &registered) || !cursor_uint(&c, 8, &expiry) ||
+        !cursor_uint(&c, 2, &blen))
+        return "truncated";
+    blob = ks_cursor_bytes(&c, blen);
+    if (blob == NULL)
+        return "truncated";
+    if (ks_cursor_left(&c) != 0)
+        return "trailing bytes";
+    if (blen == 0 || blen > KS_STORE_TEMPKEY_BLOB_MAX)
+        return "wrapped key length out of range";
+    out->registered = (time_t)(int64_t)registered;
+    out->expiry = (time_t)(int64_t)expiry;
+    out->blob = (unsigned char *)blob;
+    out->blob_len = blen;
+    return NULL;
+}
+
+/* Decode the tempkey_meta value v; NULL on success, else what is wrong. */
+static const char *
+decode_tempkey_meta(const MDB_val *v, uint32_t *max_id, time_t *last_expiry)
+{
+    struct ks_cursor c;
+    uint64_t version, id, expiry;
+
+    ks_cursor_init(&c, v->mv_data, v->mv_size);
+    if (!cursor_uint(&c, 1, &version))
+        return "truncated";
+    if (version != REC_VERSION)
+        return "unknown record version (written by a newer release?)";
+    if (!cursor_uint(&c, 2, &id) || !cursor_uint(&c, 8, &expiry))
+        return "truncated";
+    if (ks_cursor_left(&c) != 0)
+        return "trailing bytes";
+    if (id < KS_TEMPKEY_ID_MIN || id > KS_TEMPKEY_ID_MAX)
+        return "highest key id out of range";
+    *max_id = (uint32_t)id;
+    *last_expiry = (time_t)(int64_t)expiry;
+    return NULL;
+}
+
+/* Read the tempkey_meta of principal (plen bytes) in txn: 0, MDB_NOTFOUND
+ * (as an LMDB result in *rc, ret 0), or a corrupt-record error. */
+static krb5_error_code
+get_tempkey_meta(krb5_context ctx, struct ks_store *st, MDB_txn *txn,
+                 const char *principal, size_t plen, int *rc,
+                 uint32_t *max_id, time_t *last_expiry)
+{
+    MDB_val k, v;
+    const char *why;
+
+    *max_id = 0;
+    *last_expiry = 0;
+    k.mv_data = (void *)principal;
+    k.mv_size = plen;
+    *rc = mdb_get(txn, st->main.se->tempkey_meta, &k, &v);
+    if (*rc)
+        return 0;
+    why = decode_tempkey_meta(&v, max_id, last_expiry);
+    if (why != NULL)
+        return corrupt_tempkey(ctx, &st->main, principal, plen, 0, why);
+    return 0;
+}
+
+/*
+ * In write transaction txn, delete the tempkeys records whose key begins
+ * with prefix (prefix_len bytes; 0: every record): all of them if all is
+ * set (even corrupt ones: a principal's records can always be removed),
+ * else those that expired at now.  Add the number removed to *removed.
+ */
+static krb5_error_code
+tempkey_sweep(krb5_context ctx, struct ks_store *st, MDB_txn *txn,
+              const unsigned char *prefix, size_t prefix_len, int all,
+              time_t now, size_t *removed)
+{
+    struct ks_tempkey_record rec;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    krb5_error_code ret = 0;
+    const char *why, *principal;
+    size_t plen;
+    uint32_t key_id;
+    int rc;
+
+    rc = mdb_cursor_open(txn, st->main.se->tempkeys, &cur);
+    if (rc == 0) {
+        k.mv_data = (void *)prefix;
+        k.mv_size = prefix_len;
+        rc = mdb_cursor_get(cur, &k, &v, prefix_len ? MDB_SET_RANGE :
+                            MDB_FIRST);
+    }
+    while (rc == 0) {
+        if (prefix_len > 0 && (k.mv_size < prefix_len ||
+                               memcmp(k.mv_data, prefix, prefix_len) != 0))
+            break;
+        if (!all) {
+            why = parse_tempkey_key(&k, &principal, &plen, &key_id);
+            if (why == NULL)
+                why = decode_tempkey(&v, &rec);
+            if (why != NULL) {
+                ret = corrupt_tempkey(ctx, &st->main, principal, plen,
+                                      key_id, why);
+                goto cleanup;
+            }
+            if (rec.expiry > now) {
+                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+                continue;
+            }
+        }
+        /* After a delete the cursor rests on the next record, which
+         * MDB_NEXT then returns. */
+        rc = mdb_cursor_del(cur, 0);
+        if (rc)
+            break;
+        (*removed)++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (rc && rc != MDB_NOTFOUND)
+        ret = lmdb_error(ctx, &st->main, rc, "removing temporary keys");
+
+cleanup:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    return ret;
+}
+
+krb5_error_code
+ks_store_tempkey_put(krb5_context ctx, struct ks_store *store,
+                     const char *principal,
+                     const struct ks_tempkey_record *rec, time_t now)
+{
+    unsigned char key[TEMPKEY_KEY_MAX], meta[TEMPKEY_META_LEN], *buf = NULL;
+    unsigned char *p;
+    char when[32], at[32];
+    MDB_txn *txn = NULL;
+    MDB_val k, v;
+    krb5_error_code ret;
+    size_t plen, len, removed = 0;
+    uint32_t max_id;
+    time_t last_expiry;
+    int rc;
+
+    if (rec->key_id < KS_TEMPKEY_ID_MIN || rec->key_id > KS_TEMPKEY_ID_MAX) {
+        krb5_set_error_message(ctx, EINVAL, "temporary key id %lu of %s is "
+                               "out of range (%d to %d)",
+                               (unsigned long)rec->key_id, principal,
+                               KS_TEMPKEY_ID_MIN, KS_TEMPKEY_ID_MAX);
+        return EINVAL;
+    }
+    if (rec->expiry <= now) {
+        krb5_set_error_message(ctx, EINVAL, "temporary key id %lu of %s "
+                               "expires at %s, not later than now (%s)",
+                               (unsigned long)rec->key_id, principal,
+                               utc_time(rec->expiry, when, sizeof(when)),
+                               utc_time(now, at, sizeof(at)));
+        return EINVAL;
+    }
+    if (rec->blob == NULL || rec->blob_len == 0 ||
+        rec->blob_len > KS_STORE_TEMPKEY_BLOB_MAX) {
+        krb5_set_error_message(ctx, EINVAL, "wrapped temporary key id %lu of "
+                               "%s has %zu bytes (1 to %d allowed)",
+                               (unsigned long)rec->key_id, principal,
+                               rec->blob == NULL ? (size_t)0 : rec->blob_len,
+                               KS_STORE_TEMPKEY_BLOB_MAX);
+        return EINVAL;
+    }
+    ret = main_ready(ctx, store);
+    if (!ret)
+        ret = tempkey_prefix(ctx, store, principal, key, &plen);
+    if (ret)
+        return ret;
+
+    len = TEMPKEY_REC_FIXED + rec->blob_len;
+    buf = malloc(len);
+    if (buf == NULL)
+        return ENOMEM;
+    p = buf;
+    *p++ = REC_VERSION;
+    p = put_uint(p, (uint64_t)(int64_t)rec->registered, 8);
+    p = put_uint(p, (uint64_t)(int64_t)rec->expiry, 8);
+    p = put_uint(p, rec->blob_len, 2);
+    memcpy(p, rec->blob, rec->blob_len);
+
+    rc = txn_begin(&store->main, 0, &txn);
+    if (rc)
+        goto lmdb_fail;
+    ret = get_tempkey_meta(ctx, store, txn, principal, plen, &rc, &max_id,
+                           &last_expiry);
+    if (ret)
+        goto cleanup;
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    else if (rc)
+        goto lmdb_fail;
+    if (rec->key_id <= max_id) {
+        ret = KRB5_KDB_INUSE;
+        krb5_set_error_message(ctx, ret, "key id %lu is not above the "
+                               "highest registered key id %lu of %s",
+                               (unsigned long)rec->key_id,
+                               (unsigned long)max_id, principal);
+        goto cleanup;
+    }
+    /* The principal's expired records go now: the KDC never serves them
+     * and the new id keeps the high-water mark. */
+    ret = tempkey_sweep(ctx, store, txn, key, plen + 1, 0, now, &removed);
+    if (ret)
+        goto cleanup;
+
+    put_uint(key + plen + 1, rec->key_id, TEMPKEY_ID_LEN);
+    k.mv_data = key;
+    k.mv_size = plen + 1 + TEMPKEY_ID_LEN;
+    v.mv_data = buf;
+    v.mv_size = len;
+    rc = mdb_put(txn, store->main.se->tempkeys, &k, &v, 0);
+    if (rc)
+        goto lmdb_fail;
+
+    meta[0] = REC_VERSION;
+    put_uint(meta + 1, rec->key_id, 2);
+    if (rec->expiry > last_expiry)
+        last_expiry = rec->expiry;
+    put_uint(meta + 3, (uint64_t)(int64_t)last_expiry, 8);
+    k.mv_data = (void *)principal;
+    k.mv_size = plen;
+    v.mv_data = meta;
+    v.mv_size = sizeof(meta);
+    rc = mdb_put(txn, store->main.se->tempkey_meta, &k, &v, 0);
+    if (rc)
+        goto lmdb_fail;
+    rc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (rc)
+        goto lmdb_fail;
+    goto cleanup;
+
+lmdb_fail:
+    ret = lmdb_error(ctx, &store->main, rc, "storing a temporary key");
+cleanup:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    ks_zfree(buf, len);
+    return ret;
+}
+
+void
+ks_tempkey_records_free(struct ks_tempkey_record *recs, size_t count)
+{
+    size_t i;
+
+    if (recs == NULL)
+        return;
+    for (i = 0; i < count; i++)
+        ks_zfree(recs[i].blob, recs[i].blob_len);
+    free(recs);
+}
+
+krb5_error_code
+ks_store_tempkey_get(krb5_context ctx, struct ks_store *store,
+                     const char *principal, time_t now,
+                     struct ks_tempkey_record **recs_out, size_t *count_out,
+                     uint32_t *max_id_out, time_t *last_expiry_out,
+                     size_t *expired_out)
+{
+    unsigned char prefix[TEMPKEY_KEY_MAX];
+    struct ks_tempkey_record *recs = NULL, *nr, rec;
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    krb5_error_code ret;
+    const char *why, *kp;
+    size_t plen, kplen, n = 0, expired = 0;
+    uint32_t max_id, key_id;
+    time_t last_expiry;
+    int rc;
+
+    *recs_out = NULL;
+    *count_out = 0;
+    if (max_id_out != NULL)
+        *max_id_out = 0;
+    if (last_expiry_out != NULL)
+        *last_expiry_out = 0;
+    if (expired_out != NULL)
+        *expired_out = 0;
+    ret = main_ready(ctx, store);
+    if (!ret)
+        ret = tempkey_prefix(ctx, store, principal, prefix, &plen);
+    if (ret)
+        return ret;
+
+    rc = txn_begin(&store->main, MDB_RDONLY, &txn);
+    if (rc)
+        goto lmdb_fail;
+    ret = get_tempkey_meta(ctx, store, txn, principal, plen, &rc, &max_id,
+                           &last_expiry);
+    if (ret)
+        goto cleanup;
+    if (rc == MDB_NOTFOUND) {
+        ret = KRB5_KDB_NOENTRY;
+        krb5_set_error_message(ctx, ret, "%s never registered temporary "
+                               "keys", principal);
+        goto cleanup;
+    }
+    if (rc)
+        goto lmdb_fail;
+
+    rc = mdb_cursor_open(txn, store->main.se->tempkeys, &cur);
+    if (rc == 0) {
+        k.mv_data = prefix;
+        k.mv_size = plen + 1;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    }
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < plen + 1 || memcmp(k.mv_data, prefix, plen + 1) != 0)
+            break;
+        why = parse_tempkey_key(&k, &kp, &kplen, &key_id);
+        if (why == NULL)
+            why = decode_tempkey(&v, &rec);
+        if (why == NULL && key_id > max_id)
+            why = "key id above the principal's highest registered key id";
+        if (why != NULL) {
+            ret = corrupt_tempkey(ctx, &store->main, principal, plen,
+                                  key_id, why);
+            goto cleanup;
+        }
+        if (rec.expiry <= now) {
+            expired++;
+            continue;
+        }
+        nr = realloc(recs, (n + 1) * sizeof(*recs));
+        if (nr == NULL) {
+            ret = ENOMEM;
+            goto cleanup;
+        }
+        recs = nr;
+        recs[n].key_id = key_id;
+        recs[n].registered = rec.registered;
+        recs[n].expiry = rec.expiry;
+        recs[n].blob_len = rec.blob_len;
+        /* A copy: the map's pages are valid only within the transaction. */
+        recs[n].blob = malloc(rec.blob_len);
+        if (recs[n].blob == NULL) {
+            ret = ENOMEM;
+            goto cleanup;
+        }
+        memcpy(recs[n].blob, rec.blob, rec.blob_len);
+        n++;
+    }
+    if (rc && rc != MDB_NOTFOUND)
+        goto lmdb_fail;
+    *recs_out = recs;
+    *count_out = n;
+    if (max_id_out != NULL)
+        *max_id_out = max_id;
+    if (last_expiry_out != NULL)
+        *last_expiry_out = last_expiry;
+    if (expired_out != NULL)
+        *expired_out = expired;
+    recs = NULL;
+    n = 0;
+    goto cleanup;
+
+lmdb_fail:
+    ret = lmdb_error(ctx, &store->main, rc, "reading temporary keys");
+cleanup:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    ks_tempkey_records_free(recs, n);
+    return ret;
+}
+
+void
+ks_tempkey_info_free(struct ks_tempkey_info *infos, size_t count)
+{
+    size_t i;
+
+    if (infos == NULL)
+        return;
+    for (i = 0; i < count; i++)
+        free(infos[i].principal);
+    free(infos);
+}
+
+krb5_error_code
+ks_store_tempkey_list(krb5_context ctx, struct ks_store *store,
+                      const char *principal, struct ks_tempkey_info **out,
+                      size_t *count_out)
+{
+    unsigned char prefix[TEMPKEY_KEY_MAX];
+    struct ks_tempkey_info *list = NULL, *nl;
+    struct ks_tempkey_record rec;
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    krb5_error_code ret;
+    const char *why, *kp;
+    size_t plen = 0, kplen, n = 0, prefix_len = 0;
+    uint32_t key_id;
+    int rc;
+
+    *out = NULL;
+    *count_out = 0;
+    ret = main_ready(ctx, store);
+    if (!ret && principal != NULL) {
+        ret = tempkey_prefix(ctx, store, principal, prefix, &plen);
+        prefix_len = plen + 1;
+    }
+    if (ret)
+        return ret;
+    rc = txn_begin(&store->main, MDB_RDONLY, &txn);
+    if (rc == 0)
+        rc = mdb_cursor_open(txn, store->main.se->tempkeys, &cur);
+    if (rc == 0) {
+        k.mv_data = prefix;
+        k.mv_size = prefix_len;
+        rc = mdb_cursor_get(cur, &k, &v, prefix_len ? MDB_SET_RANGE :
+                            MDB_FIRST);
+    }
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < prefix_len || memcmp(k.mv_data, prefix, prefix_len))
+            break;
+        why = parse_tempkey_key(&k, &kp, &kplen, &key_id);
+        if (why == NULL)
+            why = decode_tempkey(&v, &rec);
+        if (why != NULL) {
+            ret = corrupt_tempkey(ctx, &store->main, kp, kplen, key_id, why);
+            goto cleanup;
+        }
+        nl = realloc(list, (n + 1) * sizeof(*list));
+        if (nl == NULL) {
+            ret = ENOMEM;
+            goto cleanup;
+        }
+        list = nl;
+        list[n].principal = strndup(kp, kplen);
+        if (list[n].principal == NULL) {
+            ret = ENOMEM;
+            goto cleanup;
+        }
+        list[n].key_id = key_id;
+        list[n].registered = rec.registered;
+        list[n].expiry = rec.expiry;
+        n++;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        ret = lmdb_error(ctx, &store->main, rc, "listing temporary keys");
+        goto cleanup;
+    }
+    *out = list;
+    *count_out = n;
+    list = NULL;
+    n = 0;
+
+cleanup:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    ks_tempkey_info_free(list, n);
+    return ret;
+}
+
+krb5_error_code
+ks_store_tempkey_purge(krb5_context ctx, struct ks_store *store,
+                       const char *principal, time_t now,
+                       size_t *removed_out)
+{
+    unsigned char prefix[TEMPKEY_KEY_MAX];
+    MDB_txn *txn = NULL;
+    MDB_val k;
+    krb5_error_code ret;
+    size_t plen = 0, removed = 0;
+    int rc, had_meta = 0;
+
+    if (removed_out != NULL)
+        *removed_out = 0;
+    ret = main_ready(ctx, store);
+    if (!ret && principal != NULL)
+        ret = tempkey_prefix(ctx, store, principal, prefix, &plen);
+    if (ret)
+        return ret;
+    rc = txn_begin(&store->main, 0, &txn);
+    if (rc)
+        goto lmdb_fail;
+    if (principal == NULL) {
+        ret = tempkey_sweep(ctx, store, txn, NULL, 0, 0, now, &removed);
+    } else {
+        ret = tempkey_sweep(ctx, store, txn, prefix, plen + 1, 1, now,
+                            &removed);
+        if (!ret) {
+            k.mv_data = (void *)principal;
+            k.mv_size = plen;
+            rc = mdb_del(txn, store->main.se->tempkey_meta, &k, NULL);
+            if (rc == 0)
+                had_meta = 1;
+            else if (rc != MDB_NOTFOUND)
+                goto lmdb_fail;
+        }
+    }
+    if (ret)
+        goto cleanup;
+    if (principal != NULL && removed == 0 && !had_meta) {
+        ret = KRB5_KDB_NOENTRY;
+        krb5_set_error_message(ctx, ret, "%s has no temporary keys in store "
+                               "%s", principal, store->main.path);
+        goto cleanup;
+    }
+    if (removed == 0 && !had_meta)
+        goto cleanup;           /* nothing changed: no commit, no sync */
+    rc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (rc)
+        goto lmdb_fail;
+    if (removed_out != NULL)
+        *removed_out = removed;
+    goto cleanup;
+
+lmdb_fail:
+    ret = lmdb_error(ctx, &store->main, rc, "purging temporary keys");
+cleanup:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    return ret;
 }

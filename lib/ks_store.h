@@ -63,7 +63,8 @@
  * Files are created with mode 0600.  Opening refuses a state_dir writable
  * by group or others, and a data or lock file (of either environment)
  * that is a symbolic link, not a regular file, or writable by group or
- * others.
+ * others; store.mdb and its lock file also when readable by group or
+ * others (the file holds temporary keys, wrapped).
  *
  * Processes: LMDB forbids using an environment in a process other than the
  * one that opened it, and opening one file twice in a process and closing
@@ -81,10 +82,12 @@
  * Errors return a krb5_error_code and set a message (naming the store file
  * and the cause) on the context:
  *   KRB5_KDB_NOENTRY     no such entry
- *   KRB5_KDB_INUSE       entry exists (stage without replace, provision)
+ *   KRB5_KDB_INUSE       entry exists (stage without replace, provision,
+ *                        a temporary key id not above the stored one)
  *   KRB5KRB_AP_ERR_REPEAT  replayed authenticator
  *   KRB5_KDB_DB_CORRUPT  a record or the store file does not parse
- *   EINVAL               an invalid argument (device id, profile, key)
+ *   EINVAL               an invalid argument (device id, profile, key,
+ *                        principal name, key id, expiry)
  *   EPERM                refused file or directory permissions
  *   ENOSPC               the store's map is full
  *   ENOENT               state_dir does not exist

@@ -579,8 +579,27 @@ cl_process(krb5_context ctx, krb5_clpreauth_moddata moddata,
     /* Not asked to register a key: let other mechanisms run. */
     if (tc->identity == NULL)
         return KRB5_PREAUTH_FAILED;
-    if (pa_data->length == 0 ||
-        ks_tempkey_message_decode(pa_data->contents, pa_data->length,
+    if (pa_data->length == 0) {
+        /* Optimistic (or a bare hint): ask the KDC for its challenge with
+         * an empty tempkey padata; it answers
+         * KDC_ERR_MORE_PREAUTH_DATA_REQUIRED with the challenge. */
+        krb5_pa_data **list = calloc(2, sizeof(*list));
+
+        if (list == NULL)
+            return ENOMEM;
+        list[0] = calloc(1, sizeof(*list[0]));
+        if (list[0] == NULL) {
+            free(list);
+            return ENOMEM;
+        }
+        list[0]->magic = KV5M_PA_DATA;
+        list[0]->pa_type = KS_PA_TEMPKEY;
+        *pa_data_out = list;
+        if (cb->vers >= 3)
+            cb->disable_fallback(ctx, rock);
+        return 0;
+    }
+    if (ks_tempkey_message_decode(pa_data->contents, pa_data->length,
                                   &msg) != 0) {
         krb5_set_error_message(ctx, KRB5_PREAUTH_FAILED, "tempkey: the KDC "
                                "sent a malformed tempkey message");

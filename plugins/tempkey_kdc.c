@@ -286,26 +286,16 @@ kdc_flags(krb5_context ctx, krb5_preauthtype pa_type)
     return PA_SUFFICIENT | PA_REPLACES_KEY;
 }
 
-/* Offer tempkey (with a freshness token, the KDC certificate and the
- * realm's enctypes) to clients other than the realm's own services. */
-static void
-kdc_edata(krb5_context ctx, krb5_kdc_req *request,
-          krb5_kdcpreauth_callbacks cb, krb5_kdcpreauth_rock rock,
-          krb5_kdcpreauth_moddata moddata, krb5_preauthtype pa_type,
-          krb5_kdcpreauth_edata_respond_fn respond, void *arg)
+/* The challenge for client: a freshness token, the KDC certificate, the
+ * maximum lifetime and the realm's enctypes. */
+static krb5_error_code
+make_challenge(krb5_context ctx, const struct tempkey_realm *tr,
+               krb5_const_principal client, krb5_pa_data **pa_out)
 {
-    struct tempkey_realms *realms = (struct tempkey_realms *)moddata;
-    const struct tempkey_realm *tr;
     struct ks_tempkey_message msg;
-    krb5_principal client = cb->client_name(ctx, rock);
-    krb5_pa_data *pa = NULL;
     krb5_error_code ret;
 
-    tr = realm_find(realms, client);
-    if (tr == NULL || !configured(tr) || client->length < 2) {
-        (*respond)(arg, ENOENT, NULL);
-        return;
-    }
+    *pa_out = NULL;
     memset(&msg, 0, sizeof(msg));
     msg.type = KS_TEMPKEY_MSG_CHALLENGE;
     ret = ks_freshness_make(ctx, tr->krbtgt_princ, client,
@@ -315,9 +305,38 @@ kdc_edata(krb5_context ctx, krb5_kdc_req *request,
         msg.u.challenge.kdc_cert = tr->kdc_cert_der;
         msg.u.challenge.enctypes = tr->enctypes;
         msg.u.challenge.nenctypes = tr->nenctypes;
-        ret = tempkey_message_padata(&msg, &pa);
+        ret = tempkey_message_padata(&msg, pa_out);
     }
     krb5_free_data_contents(ctx, &msg.u.challenge.freshness_token);
+    return ret;
+}
+
+/*
+ * Offer tempkey with its challenge when the KDC asks for preauthentication
+ * (principals that require it: tempkey_services before their first key,
+ * and every principal with temporary keys).  A server whose principal
+ * does not require preauthentication (a derived-key service moving to
+ * temporary keys) sends an empty tempkey padata instead and gets the
+ * challenge from kdc_verify().
+ */
+static void
+kdc_edata(krb5_context ctx, krb5_kdc_req *request,
+          krb5_kdcpreauth_callbacks cb, krb5_kdcpreauth_rock rock,
+          krb5_kdcpreauth_moddata moddata, krb5_preauthtype pa_type,
+          krb5_kdcpreauth_edata_respond_fn respond, void *arg)
+{
+    struct tempkey_realms *realms = (struct tempkey_realms *)moddata;
+    const struct tempkey_realm *tr;
+    krb5_principal client = cb->client_name(ctx, rock);
+    krb5_pa_data *pa = NULL;
+    krb5_error_code ret;
+
+    tr = realm_find(realms, client);
+    if (tr == NULL || !configured(tr) || client->length < 2) {
+        (*respond)(arg, ENOENT, NULL);
+        return;
+    }
+    ret = make_challenge(ctx, tr, client, &pa);
     (*respond)(arg, ret, pa);
 }
 
@@ -520,6 +539,11 @@ store_keys(krb5_context ctx, struct tempkey_realm *tr,
         krb5_set_error_message(ctx, KRB5KDC_ERR_CLIENT_NOT_TRUSTED,
                                "tempkey: %s", msg);
         ret = KRB5KDC_ERR_CLIENT_NOT_TRUSTED;
+    } else if (ret == KRB5_KDB_NOENTRY) {
+        *cause_out = KS_TEMPKEY_E_NOT_CONFIGURED;
+        krb5_set_error_message(ctx, KRB5KDC_ERR_PREAUTH_FAILED,
+                               "tempkey: %s", msg);
+        ret = KRB5KDC_ERR_PREAUTH_FAILED;
     } else if (ret == EINVAL) {
         *cause_out = KS_TEMPKEY_E_BAD_KEY;
         krb5_set_error_message(ctx, KRB5KDC_ERR_PREAUTH_FAILED,
@@ -784,6 +808,30 @@ kdc_verify(krb5_context ctx, krb5_data *req_pkt, krb5_kdc_req *request,
     tr = realm_find(realms, client);
     if (tr == NULL) {
         ret = KRB5_PREAUTH_FAILED;
+        goto done;
+    }
+    if (pa->length == 0) {
+        /* A server asking for the challenge (see kdc_edata). */
+        if (!configured(tr)) {
+            ret = KRB5KDC_ERR_PREAUTH_FAILED;
+            cause = KS_TEMPKEY_E_NOT_CONFIGURED;
+            krb5_set_error_message(ctx, ret, "tempkey: realm %s does not "
+                                   "accept temporary keys (set "
+                                   "tempkey_anchors and devreg_identity in "
+                                   "its [realms] section)", tr->realm);
+            goto done;
+        }
+        ret = make_challenge(ctx, tr, client, &reply);
+        if (!ret) {
+            e_data = calloc(2, sizeof(*e_data));
+            if (e_data == NULL) {
+                ret = ENOMEM;
+            } else {
+                e_data[0] = reply;
+                reply = NULL;
+                ret = KRB5KDC_ERR_MORE_PREAUTH_DATA_REQUIRED;
+            }
+        }
         goto done;
     }
     ret = ks_tempkey_message_decode(pa->contents, pa->length, &msg);

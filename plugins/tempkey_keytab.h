@@ -42,12 +42,34 @@ krb5_error_code tk_keytab_ids(krb5_context ctx, const char *ktname,
  * Atomically rewrite the keytab: keep every entry except princ's entries
  * whose kvno is one of drop_ids (ndrop may be 0), and add nadd keys (may
  * be 0) for princ with kvno add_id (timestamp now).  Creates the keytab
- * if missing.
+ * if missing.  Refuses (EEXIST) to add key id add_id when princ already
+ * has entries with that kvno that are not dropped: two writers that chose
+ * the same next id must not both believe their key is the one in the
+ * keytab.
  */
 krb5_error_code tk_keytab_update(krb5_context ctx, const char *ktname,
                                  krb5_const_principal princ,
                                  const krb5_keyblock *add, size_t nadd,
                                  uint32_t add_id, const uint32_t *drop_ids,
                                  size_t ndrop);
+
+/*
+ * Helpers shared with tempkey_state.c and ktempkey.
+ */
+
+/* The file of keytab ktname ("FILE:/p", "WRFILE:/p" or "/p") into
+ * *path_out (free()); EINVAL (message) for other keytab types, which
+ * cannot be replaced by rename(2). */
+krb5_error_code tk_keytab_path(krb5_context ctx, const char *ktname,
+                               char **path_out);
+
+/* Take the exclusive flock(2) of "path.lock" (created mode 0600) into
+ * *fd_out; tk_unlock(fd) releases it. */
+krb5_error_code tk_lock(krb5_context ctx, const char *path, int *fd_out);
+void tk_unlock(int fd);
+
+/* fsync(2) the directory holding path, so that a rename into it is
+ * durable (best effort: some file systems refuse fsync on directories). */
+void tk_sync_dir(const char *path);
 
 #endif

@@ -65,7 +65,7 @@ static const struct {
     krb5_error_code wire;
     const char *name;
 } causes[] = {
-    { KS_TEMPKEY_E_MALFORMED, KRB5KDC_ERR_PREAUTH_FAILED, "malformed" },
+    { KS_TEMPKEY_E_MALFORMED, KRB5KDC_ERR_CLIENT_NOT_TRUSTED, "malformed" },
     { KS_TEMPKEY_E_BAD_SIGNATURE, KRB5KDC_ERR_INVALID_SIG, "bad-signature" },
     { KS_TEMPKEY_E_UNTRUSTED_CERT, KRB5KDC_ERR_CANT_VERIFY_CERTIFICATE,
       "untrusted-certificate" },

@@ -36,8 +36,12 @@ krb5_error_code tk_state_load(krb5_context ctx, const char *ktname,
 
 void tk_state_free(struct tk_state_entry *entries, size_t count);
 
-/* Record e: replace the entry of the same principal and key id (keeping
- * the earlier renew_by of the two), or add it. */
+/* Record e: merge it into the entry of the same principal and key id
+ * (keeping the earlier registered and renew_by, 0 meaning none asked for,
+ * and the later expiry of the two: the key is registered since its first
+ * acceptance and must stay in the keytab until its last expiry), or add
+ * it.  The principal must not contain white space or control characters
+ * (EINVAL).  Writers serialize on an flock(2) of "PATH.tempkey.lock". */
 krb5_error_code tk_state_record(krb5_context ctx, const char *ktname,
                                 const struct tk_state_entry *e);
 

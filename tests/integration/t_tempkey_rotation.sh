@@ -16,7 +16,8 @@ P=$KS_TMPDIR/pki
 pki_ca "$P" regca && pki_kdc "$P" regca EXAMPLE.TEST rs &&
     pki_kdc "$P" regca EXAMPLE.TEST rs2 && pki_ca "$P" srvca &&
     pki_server "$P" srvca web host/web.example.test EXAMPLE.TEST &&
-    pki_server "$P" srvca short host/short.example.test EXAMPLE.TEST ||
+    pki_server "$P" srvca short host/short.example.test EXAMPLE.TEST &&
+    pki_server "$P" srvca rot host/rot.example.test EXAMPLE.TEST ||
     { fail "making the test certificates with openssl"; finish; }
 
 A=$KS_TMPDIR/a
@@ -37,6 +38,7 @@ WEB=(-p host/web.example.test -k "$KT" --identity "FILE:$P/web.pem,$P/web.key"
 tk() {
     ks_module_host "$KTEMPKEY" "$@" </dev/null
 }
+realm_env "$A"
 kstateless keytab -k "$KS_TMPDIR/client.keytab" host/client.example.test \
     >/dev/null 2>&1 || fail "kstateless keytab for the client"
 # fresh_kvno: a new client ccache and a service ticket (printing kvno's
@@ -45,16 +47,15 @@ kstateless keytab -k "$KS_TMPDIR/client.keytab" host/client.example.test \
 fresh_kvno() {
     local cc
     cc=$(mktemp "$KS_TMPDIR/cc.XXXXXX")
-    KRB5CCNAME=FILE:$cc kinit -k -t "$KS_TMPDIR/client.keytab" \
+    KRB5CCNAME=FILE:$cc ks_module_host kinit -k -t "$KS_TMPDIR/client.keytab" \
         host/client.example.test || return 1
-    KRB5CCNAME=FILE:$cc kvno "$@" "${FRESH_SERVICE:-host/web.example.test}"
+    KRB5CCNAME=FILE:$cc ks_module_host kvno "$@" "${FRESH_SERVICE:-host/web.example.test}"
     local rc=$?
     rm -f "$cc"
     return $rc
 }
 
 # --- krb5kdc -w 2 ----------------------------------------------------
-realm_env "$A"
 kdc_start "$A" 2 || { fail "kdc_start -w 2"; finish; }
 expect_match "register key id 1 through the worker KDC" 'registered key id 1 ' \
     tk register "${WEB[@]}" --lifetime 30m
@@ -84,16 +85,27 @@ expect_match "after kill -9 and a restart the key is still served" \
 expect_match "and validates" 'kvno = 2, keytab entry valid' fresh_kvno -k "$KT"
 
 # --- rotation under load -----------------------------------------------
+# A principal of its own, whose keys all live 12 s: ktempkey run registers
+# the next one every 6 s and prunes a key once it and the clock skew (10 s)
+# have passed.
 kdc_stop "$A"
 kdc_start "$A" || { fail "kdc_start"; finish; }
-"$KTEMPKEY" run "${WEB[@]}" --lifetime 12s -d \
+KTR=$KS_TMPDIR/rot.keytab
+ROT=(-p host/rot.example.test -k "$KTR" --identity "FILE:$P/rot.pem,$P/rot.key"
+     --anchor "FILE:$P/regca.pem")
+"$KTEMPKEY" run "${ROT[@]}" --lifetime 12s -d \
     >"$KS_TMPDIR/run.log" 2>&1 </dev/null &
 runpid=$!
+export FRESH_SERVICE=host/rot.example.test
+for i in $(seq 1 50); do
+    [ -s "$KTR.tempkey" ] && break
+    sleep 0.2
+done
 ok=0 bad=0
 declare -A seen=()
 deadline=$((SECONDS + 40))
 while [ $SECONDS -lt $deadline ]; do
-    out=$(fresh_kvno -k "$KT" 2>&1)
+    out=$(fresh_kvno -k "$KTR" 2>&1)
     if grep -q 'keytab entry valid' <<<"$out"; then
         ok=$((ok + 1))
         seen[$(sed -nE 's/.*kvno = ([0-9]+),.*/\1/p' <<<"$out")]=1
@@ -105,6 +117,7 @@ done
 kill -TERM "$runpid" 2>/dev/null
 wait "$runpid"
 rc=$?
+unset FRESH_SERVICE
 expect_eq "no validation failed while ktempkey run rotated keys ($ok ok)" 0 "$bad"
 if [ "${#seen[@]}" -ge 4 ] && [ "$ok" -ge 20 ]; then
     pass "validations saw ${#seen[@]} key ids: ${!seen[*]}"
@@ -114,7 +127,7 @@ fi
 expect_eq "ktempkey run exits 0 on SIGTERM" 0 "$rc"
 expect_ok "ktempkey run pruned expired keys from the keytab" \
     grep -q 'prun' "$KS_TMPDIR/run.log"
-kept=$(klist -k "$KT" | awk '$2 == "host/web.example.test@EXAMPLE.TEST" {print $1}' | sort -u | wc -l)
+kept=$(klist -k "$KTR" | awk '$2 == "host/rot.example.test@EXAMPLE.TEST" {print $1}' | sort -u | wc -l)
 if [ "$kept" -le 5 ]; then
     pass "the keytab keeps only the keys whose tickets may be valid ($kept key ids)"
 else
@@ -125,6 +138,8 @@ fi
 kdc_stop "$A"
 sed -i 's|^\( *\)tempkey_max_life = 1h|&\n\1tempkey_renew_interval = 3s|' "$A/kdc.conf"
 kdc_start "$A" || { fail "kdc_start with tempkey_renew_interval"; finish; }
+expect_match "the KDC asks for the next key 3 s after a registration" \
+    'registered key id .* renew by' tk register "${WEB[@]}" --lifetime 10m
 "$KTEMPKEY" run "${WEB[@]}" --lifetime 10m -d >"$KS_TMPDIR/run2.log" 2>&1 </dev/null &
 runpid=$!
 sleep 8

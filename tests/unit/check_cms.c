@@ -8,6 +8,10 @@
  * ks_krb5_principal_name_der, dNSName) and validity each test needs.
  * Signer keys are Ed25519, ECDSA P-256 and RSA-2048 (RSASSA-PSS), made
  * once in main() before Check forks the tests.
+ *
+ * Sealing (EnvelopedData) is tested to P-256 and RSA-2048 KDC
+ * certificates: round trips with the algorithms read back from the DER,
+ * wrong recipients, malformed input and refused key types.
  */
 #include "config.h"
 
@@ -23,12 +27,14 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include "ks_asn1.h"
 #include "ks_cms.h"
 #include "ks_iana.h"
+#include "ks_util.h"
 #include "unit_util.h"
 
 #define DAY (24 * 60 * 60)
@@ -36,7 +42,7 @@
 enum key_type { KT_ED25519, KT_P256, KT_RSA, KT_COUNT };
 
 static EVP_PKEY *signer_keys[KT_COUNT], *other_key, *ca_key, *ca2_key,
-    *int_key;
+    *int_key, *other_rsa_key, *small_rsa_key;
 static krb5_context ctx;
 static X509 *ca, *ca2;
 static X509_STORE *store, *store2;
@@ -1061,6 +1067,367 @@ START_TEST(test_identity_load)
 }
 END_TEST
 
+/* ---- EnvelopedData: ks_cms_seal() and ks_cms_open() --------------------- */
+
+/* Stand-in for the DER TempkeyKeys that tempkey seals. */
+static const unsigned char sealed_secret[] =
+    "TempkeyKeys stand-in: 0123456789abcdef0123456789abcdef";
+
+/* The sealing recipients of the loop tests: P-256 then RSA-2048. */
+static EVP_PKEY *
+seal_key(int i)
+{
+    return signer_keys[i == 0 ? KT_P256 : KT_RSA];
+}
+
+/* A KDC certificate (the devreg_identity profile) for key. */
+static X509 *
+kdc_cert(EVP_PKEY *key)
+{
+    struct cert_opts o = { "KDC", -DAY, DAY, FALSE, KS_OID_PKINIT_KPKDC,
+                           "krbtgt/EXAMPLE.TEST@EXAMPLE.TEST", NULL, NULL,
+                           NULL };
+
+    return make_cert(&o, key, ca, ca_key);
+}
+
+/* Seal the secret to cert under KS_OID_TEMPKEY_KEYS. */
+static void
+seal_secret(X509 *cert, unsigned char **der, size_t *len)
+{
+    krb5_error_code ret;
+
+    ret = ks_cms_seal(ctx, cert, KS_OID_TEMPKEY_KEYS, sealed_secret,
+                      sizeof(sealed_secret), der, len);
+    ck_assert_msg(ret == 0, "ks_cms_seal: %s", unit_errmsg(ctx, ret));
+}
+
+/* Open der with key and cert, expecting the KS_OID_TEMPKEY_KEYS content;
+ * return the code (the outputs are checked either way). */
+static krb5_error_code
+open_sealed(EVP_PKEY *key, X509 *cert, const unsigned char *der, size_t len)
+{
+    unsigned char *data = (void *)1;
+    size_t n = 1;
+    krb5_error_code ret;
+
+    ret = ks_cms_open(ctx, key, cert, KS_OID_TEMPKEY_KEYS, der, len, &data,
+                      &n);
+    if (ret == 0) {
+        ck_assert_uint_eq(n, sizeof(sealed_secret));
+        ck_assert_mem_eq(data, sealed_secret, n);
+        ks_zfree(data, n);
+    } else {
+        ck_assert_ptr_null(data);
+        ck_assert_uint_eq(n, 0);
+    }
+    return ret;
+}
+
+/* The DER of cms into malloc'ed *der, *len. */
+static void
+cms_to_der(CMS_ContentInfo *cms, unsigned char **der, size_t *len)
+{
+    unsigned char *p;
+    int n = i2d_CMS_ContentInfo(cms, NULL);
+
+    ck_assert_int_gt(n, 0);
+    *der = p = malloc(n);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(i2d_CMS_ContentInfo(cms, &p), n);
+    *len = n;
+}
+
+/* The NID of the AlgorithmIdentifier held as the SEQUENCE parameter of
+ * alg (the key wrap of ECC-CMS, the hash of MGF1). */
+static int
+inner_alg_nid(const X509_ALGOR *alg)
+{
+    const ASN1_OBJECT *obj;
+    const void *pval;
+    const ASN1_STRING *seq;
+    const unsigned char *p;
+    X509_ALGOR *inner;
+    int ptype, nid;
+
+    X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+    ck_assert_int_eq(ptype, V_ASN1_SEQUENCE);
+    seq = pval;
+    p = seq->data;
+    inner = d2i_X509_ALGOR(NULL, &p, seq->length);
+    ck_assert_ptr_nonnull(inner);
+    X509_ALGOR_get0(&obj, NULL, NULL, inner);
+    nid = OBJ_obj2nid(obj);
+    X509_ALGOR_free(inner);
+    return nid;
+}
+
+/* Round trip to a P-256 and an RSA-2048 recipient, and the algorithms on
+ * the wire: AES-256-CBC content, ECDH with the SHA-256 X9.63 KDF and
+ * AES-256 wrap, or RSAES-OAEP with SHA-256 and MGF1-SHA-256. */
+START_TEST(test_seal_round_trip)
+{
+    EVP_PKEY *key = seal_key(_i);
+    X509 *cert = kdc_cert(key);
+    unsigned char *der = NULL, *data = NULL;
+    const unsigned char *p;
+    size_t len = 0, n = 1;
+    CMS_ContentInfo *cms;
+    CMS_RecipientInfo *ri;
+    X509_ALGOR *alg = NULL;
+    ASN1_OCTET_STRING *ukm;
+    ASN1_OBJECT *want = OBJ_txt2obj(KS_OID_TEMPKEY_KEYS, 1);
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *text;
+    long tlen;
+
+    seal_secret(cert, &der, &len);
+    ck_assert_int_eq(open_sealed(key, cert, der, len), 0);
+
+    p = der;
+    cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
+    ck_assert_ptr_nonnull(cms);
+    ck_assert_int_eq(OBJ_obj2nid(CMS_get0_type(cms)), NID_pkcs7_enveloped);
+    ck_assert_int_eq(OBJ_cmp(CMS_get0_eContentType(cms), want), 0);
+    ck_assert_int_eq(sk_CMS_RecipientInfo_num(CMS_get0_RecipientInfos(cms)),
+                     1);
+    ri = sk_CMS_RecipientInfo_value(CMS_get0_RecipientInfos(cms), 0);
+    if (_i == 0) {
+        ck_assert_int_eq(CMS_RecipientInfo_type(ri), CMS_RECIPINFO_AGREE);
+        ck_assert_int_eq(CMS_RecipientInfo_kari_get0_alg(ri, &alg, &ukm), 1);
+        ck_assert_int_eq(OBJ_obj2nid(alg->algorithm),
+                         NID_dhSinglePass_stdDH_sha256kdf_scheme);
+        ck_assert_int_eq(inner_alg_nid(alg), NID_id_aes256_wrap);
+    } else {
+        RSA_OAEP_PARAMS *oaep;
+        const ASN1_STRING *seq;
+        const ASN1_OBJECT *obj;
+        const void *pval;
+        int ptype;
+
+        ck_assert_int_eq(CMS_RecipientInfo_type(ri), CMS_RECIPINFO_TRANS);
+        ck_assert_int_eq(CMS_RecipientInfo_ktri_get0_algs(ri, NULL, NULL,
+                                                          &alg), 1);
+        X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+        ck_assert_int_eq(OBJ_obj2nid(obj), NID_rsaesOaep);
+        ck_assert_int_eq(ptype, V_ASN1_SEQUENCE);
+        seq = pval;
+        p = seq->data;
+        oaep = d2i_RSA_OAEP_PARAMS(NULL, &p, seq->length);
+        ck_assert_ptr_nonnull(oaep);
+        ck_assert_ptr_nonnull(oaep->hashFunc);
+        X509_ALGOR_get0(&obj, NULL, NULL, oaep->hashFunc);
+        ck_assert_int_eq(OBJ_obj2nid(obj), NID_sha256);
+        ck_assert_ptr_nonnull(oaep->maskGenFunc);
+        X509_ALGOR_get0(&obj, NULL, NULL, oaep->maskGenFunc);
+        ck_assert_int_eq(OBJ_obj2nid(obj), NID_mgf1);
+        ck_assert_int_eq(inner_alg_nid(oaep->maskGenFunc), NID_sha256);
+        RSA_OAEP_PARAMS_free(oaep);
+    }
+    /* No public getter for the content encryption algorithm: read
+     * OpenSSL's own dump of the structure. */
+    ck_assert_int_eq(CMS_ContentInfo_print_ctx(bio, cms, 0, NULL), 1);
+    tlen = BIO_get_mem_data(bio, &text);
+    ck_assert_int_gt(tlen, 0);
+    ck_assert_ptr_nonnull(memmem(text, (size_t)tlen, "aes-256-cbc", 11));
+    CMS_ContentInfo_free(cms);
+    free(der);
+
+    /* Empty content seals and opens too. */
+    ck_assert_int_eq(ks_cms_seal(ctx, cert, KS_OID_TEMPKEY_KEYS, NULL, 0,
+                                 &der, &len), 0);
+    ck_assert_int_eq(ks_cms_open(ctx, key, cert, KS_OID_TEMPKEY_KEYS, der,
+                                 len, &data, &n), 0);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_uint_eq(n, 0);
+    free(data);
+    free(der);
+    BIO_free(bio);
+    ASN1_OBJECT_free(want);
+    X509_free(cert);
+}
+END_TEST
+
+/* Keys sealed to another certificate, and to a certificate naming this
+ * one's issuer and serial over another key (found, but the unwrap
+ * fails), are both KRB5KDC_ERR_CERTIFICATE_MISMATCH. */
+START_TEST(test_seal_wrong_recipient)
+{
+    EVP_PKEY *key = seal_key(_i);
+    EVP_PKEY *other = (_i == 0) ? other_key : other_rsa_key;
+    X509 *cert = kdc_cert(key), *other_cert = kdc_cert(other), *impostor;
+    unsigned char *der = NULL;
+    size_t len = 0;
+    krb5_error_code ret;
+    int i;
+
+    seal_secret(cert, &der, &len);
+    ret = open_sealed(other, other_cert, der, len);
+    ck_assert_int_eq(ret, KRB5KDC_ERR_CERTIFICATE_MISMATCH);
+    ck_assert_ptr_nonnull(strstr(unit_errmsg(ctx, ret), "not sealed to "
+                                 "this KDC's certificate"));
+    ck_assert_ptr_nonnull(strstr(unit_errmsg(ctx, ret), "no RecipientInfo"));
+
+    impostor = X509_dup(cert);
+    ck_assert_int_eq(X509_set_pubkey(impostor, other), 1);
+    ck_assert_int_ne(X509_sign(impostor, ca_key, EVP_sha256()), 0);
+    ret = open_sealed(other, impostor, der, len);
+    ck_assert_int_eq(ret, KRB5KDC_ERR_CERTIFICATE_MISMATCH);
+    ck_assert_ptr_nonnull(strstr(unit_errmsg(ctx, ret), "not sealed to "
+                                 "this KDC's certificate"));
+    ck_assert_ptr_nonnull(strstr(unit_errmsg(ctx, ret), "failed"));
+
+    /*
+     * Without CMS_DEBUG_DECRYPT OpenSSL would hide the failed RSA unwrap
+     * and decrypt with a random content key, whose output unpads about
+     * once in 256 tries: repeat, so that such garbage cannot go unseen.
+     */
+    for (i = 0; _i == 1 && i < 1000; i++) {
+        ck_assert_int_eq(open_sealed(other, impostor, der, len),
+                         KRB5KDC_ERR_CERTIFICATE_MISMATCH);
+    }
+
+    /* The other key type finds no RecipientInfo of its kind. */
+    X509_free(other_cert);
+    other = seal_key(1 - _i);
+    other_cert = kdc_cert(other);
+    ck_assert_int_eq(open_sealed(other, other_cert, der, len),
+                     KRB5KDC_ERR_CERTIFICATE_MISMATCH);
+
+    /* And the right recipient still opens it. */
+    ck_assert_int_eq(open_sealed(key, cert, der, len), 0);
+    free(der);
+    X509_free(impostor);
+    X509_free(other_cert);
+    X509_free(cert);
+}
+END_TEST
+
+/* Malformed input: another content type, trailing or missing bytes, a
+ * SignedData, RSA key transport with PKCS #1 v1.5. */
+START_TEST(test_seal_malformed)
+{
+    X509 *cert = kdc_cert(signer_keys[KT_RSA]);
+    EVP_PKEY *key = signer_keys[KT_RSA];
+    unsigned char *der = NULL, *buf, *data = (void *)1;
+    size_t len = 0, n = 1, i;
+    krb5_error_code ret;
+    CMS_ContentInfo *cms;
+    ASN1_OBJECT *obj;
+    BIO *in;
+
+    seal_secret(cert, &der, &len);
+    ret = ks_cms_open(ctx, key, cert, KS_OID_TEMPKEY_REQUEST, der, len,
+                      &data, &n);
+    ck_assert_int_eq(ret, ASN1_PARSE_ERROR);
+    ck_assert_ptr_nonnull(strstr(unit_errmsg(ctx, ret), "content type"));
+    ck_assert_ptr_null(data);
+    ck_assert_uint_eq(n, 0);
+
+    buf = malloc(len + 1);
+    ck_assert_ptr_nonnull(buf);
+    memcpy(buf, der, len);
+    buf[len] = 0;
+    ret = open_sealed(key, cert, buf, len + 1);
+    ck_assert_int_eq(ret, ASN1_PARSE_ERROR);
+    ck_assert_ptr_nonnull(strstr(unit_errmsg(ctx, ret), "trailing"));
+    for (i = 0; i < len; i += 7)
+        ck_assert_int_eq(open_sealed(key, cert, buf, i), ASN1_PARSE_ERROR);
+    free(buf);
+    /* Over KS_ASN1_MAX_INPUT: the ContentInfo followed by zeros. */
+    buf = calloc(1, KS_ASN1_MAX_INPUT + 1);
+    ck_assert_ptr_nonnull(buf);
+    memcpy(buf, der, len);
+    ret = open_sealed(key, cert, buf, KS_ASN1_MAX_INPUT + 1);
+    ck_assert_int_eq(ret, ASN1_PARSE_ERROR);
+    ck_assert_ptr_nonnull(strstr(unit_errmsg(ctx, ret), "oversized"));
+    free(buf);
+    free(der);
+
+    X509_free(cert);
+    cert = device_cert(KT_RSA, -DAY, DAY, NULL);
+    sign_payload(KT_RSA, cert, NULL, &der, &len);
+    ret = open_sealed(key, cert, der, len);
+    ck_assert_int_eq(ret, ASN1_PARSE_ERROR);
+    ck_assert_ptr_nonnull(strstr(unit_errmsg(ctx, ret), "not EnvelopedData"));
+    free(der);
+
+    /* OpenSSL's default RSA key transport is PKCS #1 v1.5: refused before
+     * any decryption, so the KDC is no padding oracle. */
+    cms = CMS_EnvelopedData_create(EVP_aes_256_cbc());
+    obj = OBJ_txt2obj(KS_OID_TEMPKEY_KEYS, 1);
+    in = BIO_new_mem_buf(sealed_secret, sizeof(sealed_secret));
+    ck_assert_int_eq(CMS_set1_eContentType(cms, obj), 1);
+    ck_assert_int_eq(CMS_set_detached(cms, 0), 1);
+    ck_assert_ptr_nonnull(CMS_add1_recipient_cert(cms, cert, 0));
+    ck_assert_int_eq(CMS_final(cms, in, NULL, CMS_BINARY), 1);
+    cms_to_der(cms, &der, &len);
+    ret = open_sealed(key, cert, der, len);
+    ck_assert_int_eq(ret, ASN1_PARSE_ERROR);
+    ck_assert_ptr_nonnull(strstr(unit_errmsg(ctx, ret), "RSAES-OAEP"));
+    free(der);
+    BIO_free(in);
+    ASN1_OBJECT_free(obj);
+    CMS_ContentInfo_free(cms);
+    X509_free(cert);
+}
+END_TEST
+
+/* Recipients other than P-256 and RSA >= 2048 bits, and bad arguments,
+ * are EINVAL. */
+START_TEST(test_seal_refused_keys)
+{
+    EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    X509 *ed = kdc_cert(signer_keys[KT_ED25519]);
+    X509 *small = kdc_cert(small_rsa_key), *big = kdc_cert(p384);
+    X509 *cert = kdc_cert(signer_keys[KT_P256]);
+    unsigned char *der = (void *)1, *data = (void *)1;
+    size_t len = 1, n = 1;
+    krb5_error_code ret;
+
+    ret = ks_cms_seal(ctx, ed, KS_OID_TEMPKEY_KEYS, sealed_secret,
+                      sizeof(sealed_secret), &der, &len);
+    ck_assert_int_eq(ret, EINVAL);
+    ck_assert_ptr_nonnull(strstr(unit_errmsg(ctx, ret), "ED25519"));
+    ck_assert_ptr_null(der);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_int_eq(ks_cms_seal(ctx, small, KS_OID_TEMPKEY_KEYS,
+                                 sealed_secret, sizeof(sealed_secret), &der,
+                                 &len), EINVAL);
+    ck_assert_int_eq(ks_cms_seal(ctx, big, KS_OID_TEMPKEY_KEYS,
+                                 sealed_secret, sizeof(sealed_secret), &der,
+                                 &len), EINVAL);
+    ck_assert_int_eq(ks_cms_seal(ctx, NULL, KS_OID_TEMPKEY_KEYS,
+                                 sealed_secret, sizeof(sealed_secret), &der,
+                                 &len), EINVAL);
+    ck_assert_int_eq(ks_cms_seal(ctx, cert, "not an oid", sealed_secret,
+                                 sizeof(sealed_secret), &der, &len), EINVAL);
+    ck_assert_int_eq(ks_cms_seal(ctx, cert, KS_OID_TEMPKEY_KEYS, NULL, 5,
+                                 &der, &len), EINVAL);
+    ck_assert_ptr_null(der);
+
+    /* Opening: the same key types, and a key that is not the cert's. */
+    seal_secret(cert, &der, &len);
+    ck_assert_int_eq(ks_cms_open(ctx, signer_keys[KT_ED25519], ed,
+                                 KS_OID_TEMPKEY_KEYS, der, len, &data, &n),
+                     EINVAL);
+    ck_assert_ptr_null(data);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(open_sealed(small_rsa_key, small, der, len), EINVAL);
+    ck_assert_int_eq(open_sealed(other_key, cert, der, len), EINVAL);
+    ck_assert_int_eq(open_sealed(NULL, cert, der, len), EINVAL);
+    ck_assert_int_eq(open_sealed(signer_keys[KT_P256], NULL, der, len),
+                     EINVAL);
+    ck_assert_int_eq(open_sealed(signer_keys[KT_P256], cert, der, len), 0);
+    free(der);
+    X509_free(cert);
+    X509_free(big);
+    X509_free(small);
+    X509_free(ed);
+    EVP_PKEY_free(p384);
+}
+END_TEST
+
 static Suite *
 cms_suite(void)
 {
@@ -1084,6 +1451,10 @@ cms_suite(void)
     tcase_add_test(tc, test_arguments);
     tcase_add_test(tc, test_cert_names);
     tcase_add_test(tc, test_identity_load);
+    tcase_add_loop_test(tc, test_seal_round_trip, 0, 2);
+    tcase_add_loop_test(tc, test_seal_wrong_recipient, 0, 2);
+    tcase_add_test(tc, test_seal_malformed);
+    tcase_add_test(tc, test_seal_refused_keys);
     suite_add_tcase(s, tc);
     return s;
 }
@@ -1102,9 +1473,12 @@ main(void)
     ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     ca2_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     int_key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    other_rsa_key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    small_rsa_key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
     if (signer_keys[KT_ED25519] == NULL || signer_keys[KT_P256] == NULL ||
         signer_keys[KT_RSA] == NULL || other_key == NULL || ca_key == NULL ||
-        ca2_key == NULL || int_key == NULL) {
+        ca2_key == NULL || int_key == NULL || other_rsa_key == NULL ||
+        small_rsa_key == NULL) {
         fprintf(stderr, "check_cms: key generation failed\n");
         return 1;
     }
@@ -1115,5 +1489,7 @@ main(void)
     EVP_PKEY_free(ca_key);
     EVP_PKEY_free(ca2_key);
     EVP_PKEY_free(int_key);
+    EVP_PKEY_free(other_rsa_key);
+    EVP_PKEY_free(small_rsa_key);
     return status;
 }

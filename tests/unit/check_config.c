@@ -2,7 +2,8 @@
  * Unit tests of the configuration (lib/ks_config.h): [dbmodules] sections
  * written to temporary krb5.conf files and loaded with ks_config_load(),
  * every key and its defaults, every error and the message naming its key,
- * supported_enctypes and krb5 durations.
+ * tempkey_services globs and their refusals, supported_enctypes and krb5
+ * durations.
  */
 #include "config.h"
 
@@ -129,6 +130,8 @@ assert_defaults(const struct ks_config *cfg)
     ck_assert_int_eq(cfg->registration_max_life, 30 * 86400);
     ck_assert_uint_eq(cfg->nunprovisioned, 0);
     ck_assert_ptr_null(cfg->unprovisioned_services);
+    ck_assert_uint_eq(cfg->ntempkey_services, 0);
+    ck_assert_ptr_null(cfg->tempkey_services);
 }
 
 START_TEST(test_defaults_without_section)
@@ -375,6 +378,58 @@ START_TEST(test_service_rules_refused)
 }
 END_TEST
 
+START_TEST(test_tempkey_services)
+{
+    struct ks_config *cfg;
+
+    cfg = expect_ok("  tempkey_services = HTTP/*.example.test\n"
+                    "  tempkey_services = ldap/* imap/mail.example.test "
+                    "# a comment\n"
+                    "  tempkey_services = a/b/*\n");
+    ck_assert_uint_eq(cfg->ntempkey_services, 4);
+    ck_assert_str_eq(cfg->tempkey_services[0], "HTTP/*.example.test");
+    ck_assert_str_eq(cfg->tempkey_services[1], "ldap/*");
+    ck_assert_str_eq(cfg->tempkey_services[2], "imap/mail.example.test");
+    ck_assert_str_eq(cfg->tempkey_services[3], "a/b/*");
+    ck_assert_ptr_null(cfg->tempkey_services[4]);
+    ks_config_free(cfg);
+
+    /* A glob starting like a reserved name is not one ("krbtgtx/"). */
+    cfg = expect_ok("  tempkey_services = krbtgtx/* devicex/* Kx/*\n");
+    ck_assert_uint_eq(cfg->ntempkey_services, 3);
+    ks_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_tempkey_services_refused)
+{
+    expect_error("  tempkey_services = HTTP/*@EXAMPLE.TEST",
+                 "tempkey_services = HTTP/*@EXAMPLE.TEST", "without realm",
+                 NULL);
+    expect_error("  tempkey_services = HTTP/* require_auth=x",
+                 "tempkey_services = require_auth=x", "no attributes", NULL);
+    expect_error("  tempkey_services = host", "tempkey_services = host",
+                 "two or more components", NULL);
+    expect_error("  tempkey_services = /x", "two or more components", NULL);
+    expect_error("  tempkey_services = host/", "two or more components",
+                 NULL);
+    expect_error("  tempkey_services = *", "two or more components", NULL);
+    expect_error("  tempkey_services = krbtgt/*", "tempkey_services = "
+                 "krbtgt/*", "never have temporary keys", NULL);
+    expect_error("  tempkey_services = devreg/*", "never have", NULL);
+    expect_error("  tempkey_services = kadmin/admin", "never have", NULL);
+    expect_error("  tempkey_services = K/M", "never have", NULL);
+    expect_error("  tempkey_services = device/*", "tempkey_services = "
+                 "device/*", "never have", NULL);
+    /* The device namespace in force, wherever it is set. */
+    expect_error("  tempkey_services = dev/*\n  device_namespace = dev",
+                 "tempkey_services = dev/*", "never have", NULL);
+    /* A bad glob after good ones, on the same line. */
+    expect_error("  tempkey_services = HTTP/* ldap", "tempkey_services = "
+                 "ldap", NULL);
+}
+END_TEST
+
 START_TEST(test_device_namespace)
 {
     static const char *const bad[] = {
@@ -612,6 +667,7 @@ config_suite(void)
     tcase_add_test(tc, test_strip_comment);
     tcase_add_test(tc, test_durations_accepted);
     tcase_add_test(tc, test_key_epoch_range);
+    tcase_add_test(tc, test_tempkey_services);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
@@ -623,6 +679,7 @@ config_suite(void)
     tcase_add_test(tc, test_bad_key_epoch);
     tcase_add_test(tc, test_key_twice);
     tcase_add_test(tc, test_service_rules_refused);
+    tcase_add_test(tc, test_tempkey_services_refused);
     tcase_add_test(tc, test_device_namespace);
     tcase_add_test(tc, test_device_namespace_reserved);
     suite_add_tcase(s, tc);

@@ -1,7 +1,8 @@
 /*
  * Unit tests of the KDF (lib/ks_kdf.h): HKDF-SHA256 against RFC 5869, the
- * INFO encoding byte for byte, pinned principal-key and check-value vectors
- * computed independently by kdf_vectors.py, and domain separation.
+ * INFO encoding byte for byte, pinned principal-key, check-value and
+ * tempkey store-key vectors computed independently by kdf_vectors.py, and
+ * domain separation.
  *
  * The pinned vectors are the compatibility promise of the realm secret: a
  * KDC and a keytab made by different builds must derive the same keys.
@@ -23,6 +24,12 @@ struct principal_vector {
     krb5_enctype enctype;
     krb5_kvno kvno;
     size_t keylen;
+    unsigned char key[32];
+};
+
+/* The tempkey store key of a realm (aes256-cts-hmac-sha384-192, kvno 0). */
+struct store_key_vector {
+    const char *realm;
     unsigned char key[32];
 };
 
@@ -126,6 +133,20 @@ static const struct principal_vector principal_vectors[] = {
       } },
 };
 static const char check_value_vector[] = "32f9ecd0c30df5ee";
+static const struct store_key_vector store_key_vectors[] = {
+    { "EXAMPLE.TEST", {
+        0x07, 0xc4, 0x21, 0x8f, 0x2c, 0x4b, 0x39, 0x23,
+        0xe5, 0x08, 0x4b, 0x76, 0x7c, 0x31, 0xe1, 0xc8,
+        0x1d, 0xad, 0xc2, 0xcb, 0xb7, 0x27, 0xf9, 0xe2,
+        0x27, 0x1e, 0x65, 0xf8, 0xd1, 0xb9, 0x4a, 0xa3,
+      } },
+    { "A", {
+        0x45, 0xcb, 0x4c, 0xf3, 0x64, 0x0a, 0x2e, 0x4d,
+        0xaf, 0xef, 0xe9, 0x35, 0x6d, 0x8d, 0x54, 0xc6,
+        0x64, 0x52, 0xd2, 0x05, 0x58, 0x54, 0x31, 0x09,
+        0xa3, 0xa6, 0xf9, 0xc7, 0x14, 0x22, 0x2e, 0x1c,
+      } },
+};
 
 /* The fixed realm secret of the vectors: bytes 0x00..0x3f. */
 static unsigned char secret[64];
@@ -368,6 +389,50 @@ START_TEST(test_check_value_vector)
 }
 END_TEST
 
+START_TEST(test_store_key_vectors)
+{
+    const struct store_key_vector *v = &store_key_vectors[_i];
+    krb5_context ctx;
+    krb5_keyblock kb;
+
+    ck_assert_int_eq(krb5_init_context(&ctx), 0);
+    ck_assert_int_eq(ks_derive_tempkey_store_key(ctx, secret, sizeof(secret),
+                                                 v->realm, &kb), 0);
+    ck_assert_int_eq(kb.enctype, ENCTYPE_AES256_CTS_HMAC_SHA384_192);
+    ck_assert_uint_eq(kb.length, 32);
+    ck_assert_mem_eq(kb.contents, v->key, 32);
+    krb5_free_keyblock_contents(ctx, &kb);
+    krb5_free_context(ctx);
+}
+END_TEST
+
+/* The store key is none of the principal keys the realm serves: not the
+ * krbtgt key of the same enctype (its purpose differs) and not a
+ * principal key named like the realm at kvno 0. */
+START_TEST(test_store_key_separated)
+{
+    krb5_context ctx;
+    krb5_keyblock store, other;
+
+    ck_assert_int_eq(krb5_init_context(&ctx), 0);
+    ck_assert_int_eq(ks_derive_tempkey_store_key(ctx, secret, 64,
+                                                 "EXAMPLE.TEST", &store), 0);
+    ck_assert_int_eq(ks_derive_principal_key(ctx, secret, 64,
+                                             "EXAMPLE.TEST", 20, 0, &other),
+                     0);
+    ck_assert_mem_ne(store.contents, other.contents, 32);
+    krb5_free_keyblock_contents(ctx, &other);
+    ck_assert_int_eq(ks_derive_principal_key(ctx, secret, 64,
+                                             "krbtgt/EXAMPLE.TEST@"
+                                             "EXAMPLE.TEST", 20, 1, &other),
+                     0);
+    ck_assert_mem_ne(store.contents, other.contents, 32);
+    krb5_free_keyblock_contents(ctx, &other);
+    krb5_free_keyblock_contents(ctx, &store);
+    krb5_free_context(ctx);
+}
+END_TEST
+
 START_TEST(test_check_value_depends_on_secret)
 {
     char a[KS_CHECK_VALUE_LEN + 1], b[KS_CHECK_VALUE_LEN + 1];
@@ -531,6 +596,9 @@ kdf_suite(void)
                         sizeof(principal_vectors) /
                         sizeof(*principal_vectors));
     tcase_add_test(tc, test_check_value_vector);
+    tcase_add_loop_test(tc, test_store_key_vectors, 0,
+                        sizeof(store_key_vectors) /
+                        sizeof(*store_key_vectors));
     suite_add_tcase(s, tc);
 
     tc = tcase_create("separation");
@@ -540,6 +608,7 @@ kdf_suite(void)
     tcase_add_test(tc, test_length_prefixes_separate_fields);
     tcase_add_test(tc, test_enctype_key_lengths_differ_in_key);
     tcase_add_test(tc, test_derive_errors);
+    tcase_add_test(tc, test_store_key_separated);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -8,6 +8,12 @@
  * expired-then-reinsert, purge and its bound), a handle used after fork(),
  * four processes racing on the same replay keys, and a full map.
  *
+ * The temporary-key tables (tempkeys, tempkey_meta in store.mdb): put and
+ * get, key id rollback and the same id refused, invalid arguments, lists,
+ * purging expired keys (the high-water mark stays) and a principal's keys
+ * (it goes), corrupt records naming principal and key id, synced writes,
+ * and store.mdb refused when readable by group or others.
+ *
  * The replay tables live in their own environment, replay.mdb, committed
  * without a sync (MDB_NOSYNC): tests check that they are there and not in
  * store.mdb, that an entry is seen by a second handle and by another
@@ -491,8 +497,72 @@ START_TEST(test_reopen_refuses_file_made_writable)
     ck_assert_int_eq(chmod(path, 0660), 0);
     ck_assert_int_eq(ks_store_open(ctx, tmpdir, 0, &st), EPERM);
     expect_msg(EPERM, "writable by group or others");
+    ck_assert_int_eq(chmod(path, 0600), 0);
+    st = open_ok();
+    ks_store_close(st);
+    free(path);
+}
+END_TEST
+
+/* store.mdb holds wrapped temporary keys: it and its lock file are
+ * refused when readable by group or others, with the file, its mode and
+ * the fix in the message.  replay.mdb holds no keys and stays allowed. */
+static void
+expect_read_refused(const char *name, mode_t mode)
+{
+    struct ks_store *st = NULL;
+    char *path = unit_path(tmpdir, name);
+    char msg[96];
+
+    st = open_ok();
+    ks_store_close(st);
+    st = NULL;
+    ck_assert_int_eq(chmod(path, mode), 0);
+    ck_assert_int_eq(ks_store_open(ctx, tmpdir, 0, &st), EPERM);
+    ck_assert_ptr_null(st);
+    expect_msg(EPERM, path);
+    snprintf(msg, sizeof(msg), "is readable by group or others (mode %03o) "
+             "but holds temporary server keys; chmod 600 it",
+             (unsigned)mode);
+    expect_msg(EPERM, msg);
+    ck_assert_int_eq(chmod(path, 0600), 0);
+    free(path);
+}
+
+START_TEST(test_open_refuses_group_readable_file)
+{
+    expect_read_refused("store.mdb", 0640);
+}
+END_TEST
+
+START_TEST(test_open_refuses_world_readable_file)
+{
+    expect_read_refused("store.mdb", 0604);
+}
+END_TEST
+
+START_TEST(test_open_refuses_readable_lock)
+{
+    expect_read_refused("store.mdb-lock", 0644);
+}
+END_TEST
+
+START_TEST(test_replay_file_may_be_readable)
+{
+    struct ks_store *st = open_ok();
+    char *path = unit_path(tmpdir, "replay.mdb");
+    unsigned char k[KS_STORE_REPLAY_KEY_LEN];
+
+    replay_key(k, 0x31, 1);
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k, T0 + 60,
+                                                      T0), 0);
+    ks_store_close(st);
     ck_assert_int_eq(chmod(path, 0640), 0);
-    st = open_ok();             /* readable by group is fine */
+    /* A new handle checks the files again before it uses them. */
+    st = open_ok();
+    ck_assert_int_eq(ks_store_replay_check_and_insert(ctx, st, k, T0 + 60,
+                                                      T0),
+                     KRB5KRB_AP_ERR_REPEAT);
     ks_store_close(st);
     free(path);
 }
@@ -1451,6 +1521,557 @@ START_TEST(test_map_full)
 }
 END_TEST
 
+/* --- temporary keys -------------------------------------------------- */
+
+#define PA "HTTP/a.example.test@EXAMPLE.TEST"
+#define PB "HTTP/b.example.test@EXAMPLE.TEST"
+
+/* A record for key id with expiry, whose blob is 40 bytes of id's low
+ * byte (the store never looks inside). */
+static struct ks_tempkey_record
+tk_rec(uint32_t id, time_t expiry, unsigned char *blob)
+{
+    struct ks_tempkey_record r;
+
+    memset(blob, (int)(id & 0xff), 40);
+    memset(&r, 0, sizeof(r));
+    r.key_id = id;
+    r.registered = T0;
+    r.expiry = expiry;
+    r.blob = blob;
+    r.blob_len = 40;
+    return r;
+}
+
+/* LMDB's key size limit (a build constant, 511 by default). */
+static int
+lmdb_max_key_size(void)
+{
+    MDB_env *env;
+    int n;
+
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    n = mdb_env_get_maxkeysize(env);
+    mdb_env_close(env);
+    ck_assert_int_gt(n, 3);
+    return n;
+}
+
+/* Store key id for principal with expiry, asserting success. */
+static void
+tk_put_ok(struct ks_store *st, const char *principal, uint32_t id,
+          time_t expiry, time_t now)
+{
+    unsigned char blob[40];
+    struct ks_tempkey_record r = tk_rec(id, expiry, blob);
+    krb5_error_code ret;
+
+    ret = ks_store_tempkey_put(ctx, st, principal, &r, now);
+    ck_assert_msg(ret == 0, "put %s %u: %s", principal, (unsigned)id,
+                  unit_errmsg(ctx, ret));
+}
+
+/* The tempkeys key of (principal, id) into buf; return its length. */
+static size_t
+tk_key(unsigned char *buf, const char *principal, unsigned int id)
+{
+    size_t plen = strlen(principal);
+
+    memcpy(buf, principal, plen);
+    buf[plen] = 0;
+    buf[plen + 1] = (unsigned char)(id >> 8);
+    buf[plen + 2] = (unsigned char)id;
+    return plen + 3;
+}
+
+/* A version-1 tempkeys value with expiry and a blen-byte blob into buf
+ * (blob bytes 0x5a); return its length. */
+static size_t
+tk_value(unsigned char *buf, time_t expiry, size_t blen)
+{
+    size_t n = 0;
+    int i;
+
+    buf[n++] = 1;
+    for (i = 7; i >= 0; i--)
+        buf[n++] = (unsigned char)((uint64_t)T0 >> (8 * i));
+    for (i = 7; i >= 0; i--)
+        buf[n++] = (unsigned char)((uint64_t)expiry >> (8 * i));
+    buf[n++] = (unsigned char)(blen >> 8);
+    buf[n++] = (unsigned char)blen;
+    memset(buf + n, 0x5a, blen);
+    return n + blen;
+}
+
+/* A version-1 tempkey_meta value into buf (11 bytes). */
+static size_t
+tk_meta(unsigned char *buf, unsigned int max_id, time_t last_expiry)
+{
+    int i;
+
+    buf[0] = 1;
+    buf[1] = (unsigned char)(max_id >> 8);
+    buf[2] = (unsigned char)max_id;
+    for (i = 7; i >= 0; i--)
+        buf[3 + (7 - i)] = (unsigned char)((uint64_t)last_expiry >> (8 * i));
+    return 11;
+}
+
+START_TEST(test_tempkey_put_get)
+{
+    struct ks_store *st = open_ok();
+    struct ks_tempkey_record *recs = (void *)1;
+    unsigned char expect[40];
+    size_t n = 99, expired = 99;
+    uint32_t max_id = 0;
+    time_t last = 0;
+    pid_t pid;
+
+    tk_put_ok(st, PA, 1, T0 + 7200, T0);
+    tk_put_ok(st, PA, 2, T0 + 3600, T0 + 10);
+    ck_assert_int_eq(ks_store_tempkey_get(ctx, st, PA, T0 + 20, &recs, &n,
+                                          &max_id, &last, &expired), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(expired, 0);
+    ck_assert_uint_eq(max_id, 2);
+    /* The latest expiry ever stored, not that of the highest id. */
+    ck_assert_int_eq(last, T0 + 7200);
+    ck_assert_uint_eq(recs[0].key_id, 1);
+    ck_assert_uint_eq(recs[1].key_id, 2);
+    ck_assert_int_eq(recs[0].registered, T0);
+    ck_assert_int_eq(recs[0].expiry, T0 + 7200);
+    ck_assert_int_eq(recs[1].expiry, T0 + 3600);
+    ck_assert_uint_eq(recs[1].blob_len, 40);
+    memset(expect, 2, sizeof(expect));
+    ck_assert_mem_eq(recs[1].blob, expect, 40);
+    ks_tempkey_records_free(recs, n);
+
+    /* NULL outputs are fine. */
+    ck_assert_int_eq(ks_store_tempkey_get(ctx, st, PA, T0, &recs, &n, NULL,
+                                          NULL, NULL), 0);
+    ks_tempkey_records_free(recs, n);
+
+    /* Never registered: NOENTRY, outputs cleared. */
+    ck_assert_int_eq(ks_store_tempkey_get(ctx, st, PB, T0, &recs, &n,
+                                          &max_id, &last, &expired),
+                     KRB5_KDB_NOENTRY);
+    ck_assert_ptr_null(recs);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_uint_eq(max_id, 0);
+    expect_msg(KRB5_KDB_NOENTRY, PB);
+    /* A name that extends another is another principal. */
+    ck_assert_int_eq(ks_store_tempkey_get(ctx, st, PA "X", T0, &recs, &n,
+                                          NULL, NULL, NULL),
+                     KRB5_KDB_NOENTRY);
+    ks_store_close(st);
+
+    /* Another process sees the records. */
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int bad;
+
+        st = NULL;
+        bad = ks_store_open(ctx, tmpdir, 0, &st) != 0 ||
+            ks_store_tempkey_get(ctx, st, PA, T0, &recs, &n, NULL, NULL,
+                                 NULL) != 0 || n != 2;
+        _exit(bad);
+    }
+    expect_child_ok(pid);
+}
+END_TEST
+
+START_TEST(test_tempkey_rollback_refused)
+{
+    struct ks_store *st = open_ok();
+    struct ks_tempkey_record r, *recs;
+    unsigned char blob[40];
+    size_t n;
+
+    tk_put_ok(st, PA, 5, T0 + 100, T0);
+    r = tk_rec(3, T0 + 100, blob);
+    ck_assert_int_eq(ks_store_tempkey_put(ctx, st, PA, &r, T0),
+                     KRB5_KDB_INUSE);
+    expect_msg(KRB5_KDB_INUSE, "key id 3 is not above the highest "
+               "registered key id 5 of " PA);
+    /* The same id again is refused at the store (the backend decides
+     * whether it is the same registration). */
+    r = tk_rec(5, T0 + 100, blob);
+    ck_assert_int_eq(ks_store_tempkey_put(ctx, st, PA, &r, T0),
+                     KRB5_KDB_INUSE);
+    expect_msg(KRB5_KDB_INUSE, "key id 5 is not above");
+    /* Refused writes changed nothing. */
+    ck_assert_int_eq(ks_store_tempkey_get(ctx, st, PA, T0, &recs, &n, NULL,
+                                          NULL, NULL), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(recs[0].key_id, 5);
+    ck_assert_uint_eq(recs[0].blob[0], 5);
+    ks_tempkey_records_free(recs, n);
+    /* Other principals have their own ids. */
+    tk_put_ok(st, PB, 1, T0 + 100, T0);
+    tk_put_ok(st, PA, 6, T0 + 100, T0);
+    tk_put_ok(st, PA, 65535, T0 + 100, T0);
+    r = tk_rec(65535, T0 + 100, blob);
+    ck_assert_int_eq(ks_store_tempkey_put(ctx, st, PA, &r, T0),
+                     KRB5_KDB_INUSE);
+    ks_store_close(st);
+}
+END_TEST
+
+START_TEST(test_tempkey_put_refuses_invalid_arguments)
+{
+    struct ks_store *st = open_ok();
+    struct ks_tempkey_record r, *recs;
+    unsigned char blob[KS_STORE_TEMPKEY_BLOB_MAX + 1];
+    char *longname;
+    size_t n;
+    int maxkey;
+
+    memset(blob, 1, sizeof(blob));
+    r = tk_rec(0, T0 + 100, blob);
+    ck_assert_int_eq(ks_store_tempkey_put(ctx, st, PA, &r, T0), EINVAL);
+    expect_msg(EINVAL, "out of range");
+    r.key_id = 65536;
+    ck_assert_int_eq(ks_store_tempkey_put(ctx, st, PA, &r, T0), EINVAL);
+    expect_msg(EINVAL, "out of range");
+
+    /* Expiry now or in the past. */
+    r = tk_rec(1, T0, blob);
+    ck_assert_int_eq(ks_store_tempkey_put(ctx, st, PA, &r, T0), EINVAL);
+    expect_msg(EINVAL, "expires at 2026-01-01T00:00:00Z, not later than "
+               "now (2026-01-01T00:00:00Z)");
+    r.expiry = T0 - 3600;
+    ck_assert_int_eq(ks_store_tempkey_put(ctx, st, PA, &r, T0), EINVAL);
+    expect_msg(EINVAL, "not later than now");
+
+    /* Empty and oversized blobs. */
+    r = tk_rec(1, T0 + 100, blob);
+    r.blob_len = 0;
+    ck_assert_int_eq(ks_store_tempkey_put(ctx, st, PA, &r, T0), EINVAL);
+    r.blob_len = KS_STORE_TEMPKEY_BLOB_MAX + 1;
+    ck_assert_int_eq(ks_store_tempkey_put(ctx, st, PA, &r, T0), EINVAL);
+    expect_msg(EINVAL, "1 to 4096 allowed");
+    r.blob = NULL;
+    r.blob_len = 10;
+    ck_assert_int_eq(ks_store_tempkey_put(ctx, st, PA, &r, T0), EINVAL);
+    r = tk_rec(1, T0 + 100, blob);
+    r.blob_len = KS_STORE_TEMPKEY_BLOB_MAX;
+    ck_assert_int_eq(ks_store_tempkey_put(ctx, st, PB, &r, T0), 0);
+
+    /* Principal names: empty, or too long for an LMDB key. */
+    ck_assert_int_eq(ks_store_tempkey_put(ctx, st, "", &r, T0), EINVAL);
+    longname = malloc(KS_STORE_PRINCIPAL_MAX + 2);
+    ck_assert_ptr_nonnull(longname);
+    memset(longname, 'x', KS_STORE_PRINCIPAL_MAX + 1);
+    longname[KS_STORE_PRINCIPAL_MAX + 1] = '\0';
+    ck_assert_int_eq(ks_store_tempkey_put(ctx, st, longname, &r, T0),
+                     EINVAL);
+    expect_msg(EINVAL, "cannot have temporary keys");
+    ck_assert_int_eq(ks_store_tempkey_get(ctx, st, longname, T0, &recs, &n,
+                                          NULL, NULL, NULL), EINVAL);
+    /* The longest name that fits a key (NUL and key id: 3 more bytes)
+     * works. */
+    maxkey = lmdb_max_key_size();
+    ck_assert_int_lt(maxkey, KS_STORE_PRINCIPAL_MAX);
+    longname[maxkey - 3] = '\0';
+    ck_assert_int_eq(ks_store_tempkey_put(ctx, st, longname, &r, T0), 0);
+    longname[maxkey - 3] = 'x';
+    longname[maxkey - 2] = '\0';
+    ck_assert_int_eq(ks_store_tempkey_put(ctx, st, longname, &r, T0),
+                     EINVAL);
+    free(longname);
+
+    /* Nothing of the refused writes is stored. */
+    ck_assert_int_eq(ks_store_tempkey_get(ctx, st, PA, T0, &recs, &n, NULL,
+                                          NULL, NULL), KRB5_KDB_NOENTRY);
+    ks_store_close(st);
+}
+END_TEST
+
+START_TEST(test_tempkey_list)
+{
+    struct ks_store *st = open_ok();
+    struct ks_tempkey_info *list = (void *)1;
+    size_t n = 99;
+
+    ck_assert_int_eq(ks_store_tempkey_list(ctx, st, NULL, &list, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    ks_tempkey_info_free(list, n);
+
+    tk_put_ok(st, PB, 7, T0 + 50, T0);
+    tk_put_ok(st, PA, 1, T0 + 10, T0);
+    tk_put_ok(st, PA, 300, T0 + 100, T0);
+    tk_put_ok(st, PA "X", 2, T0 + 100, T0);
+    ck_assert_int_eq(ks_store_tempkey_list(ctx, st, NULL, &list, &n), 0);
+    ck_assert_uint_eq(n, 4);
+    /* Principal order, then key id order (300 after 1, not before). */
+    ck_assert_str_eq(list[0].principal, PA);
+    ck_assert_uint_eq(list[0].key_id, 1);
+    ck_assert_int_eq(list[0].registered, T0);
+    ck_assert_int_eq(list[0].expiry, T0 + 10);
+    ck_assert_str_eq(list[1].principal, PA);
+    ck_assert_uint_eq(list[1].key_id, 300);
+    ck_assert_str_eq(list[2].principal, PA "X");
+    ck_assert_str_eq(list[3].principal, PB);
+    ck_assert_uint_eq(list[3].key_id, 7);
+    ks_tempkey_info_free(list, n);
+
+    /* Expired records are listed too; a principal's list is its own. */
+    ck_assert_int_eq(ks_store_tempkey_list(ctx, st, PA, &list, &n), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(list[0].key_id, 1);
+    ck_assert_uint_eq(list[1].key_id, 300);
+    ks_tempkey_info_free(list, n);
+    ck_assert_int_eq(ks_store_tempkey_list(ctx, st, "nobody@EXAMPLE.TEST",
+                                           &list, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    ks_tempkey_info_free(list, n);
+    ks_store_close(st);
+}
+END_TEST
+
+START_TEST(test_tempkey_purge_expired_keeps_meta)
+{
+    struct ks_store *st = open_ok();
+    struct ks_tempkey_record r, *recs;
+    struct ks_tempkey_info *list;
+    unsigned char blob[40];
+    unsigned long before;
+    size_t n, expired, removed = 99;
+    uint32_t max_id;
+    time_t last;
+
+    tk_put_ok(st, PA, 1, T0 + 10, T0);
+    tk_put_ok(st, PA, 2, T0 + 100, T0);
+    tk_put_ok(st, PB, 1, T0 + 20, T0);
+
+    /* Nothing expired: nothing removed, and no synced commit. */
+    before = nsyncs;
+    ck_assert_int_eq(ks_store_tempkey_purge(ctx, st, NULL, T0 + 5, &removed),
+                     0);
+    ck_assert_uint_eq(removed, 0);
+    ck_assert_uint_eq(nsyncs, before);
+
+    ck_assert_int_eq(ks_store_tempkey_get(ctx, st, PA, T0 + 50, &recs, &n,
+                                          NULL, NULL, &expired), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(recs[0].key_id, 2);
+    ck_assert_uint_eq(expired, 1);
+    ks_tempkey_records_free(recs, n);
+
+    /* Expiry equal to now is expired. */
+    ck_assert_int_eq(ks_store_tempkey_purge(ctx, st, NULL, T0 + 20,
+                                            &removed), 0);
+    ck_assert_uint_eq(removed, 2);
+    ck_assert_int_eq(ks_store_tempkey_list(ctx, st, NULL, &list, &n), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(list[0].principal, PA);
+    ck_assert_uint_eq(list[0].key_id, 2);
+    ks_tempkey_info_free(list, n);
+
+    /* Everything expired: no records, but the meta remain... */
+    ck_assert_int_eq(ks_store_tempkey_purge(ctx, st, NULL, T0 + 200,
+                                            &removed), 0);
+    ck_assert_uint_eq(removed, 1);
+    ck_assert_int_eq(ks_store_tempkey_get(ctx, st, PB, T0 + 200, &recs, &n,
+                                          &max_id, &last, &expired), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_ptr_null(recs);
+    ck_assert_uint_eq(expired, 0);
+    ck_assert_uint_eq(max_id, 1);
+    ck_assert_int_eq(last, T0 + 20);
+    ck_assert_int_eq(ks_store_tempkey_get(ctx, st, PA, T0 + 200, &recs, &n,
+                                          &max_id, &last, NULL), 0);
+    ck_assert_uint_eq(max_id, 2);
+    ck_assert_int_eq(last, T0 + 100);
+    /* ... so key ids still cannot go back. */
+    r = tk_rec(2, T0 + 300, blob);
+    ck_assert_int_eq(ks_store_tempkey_put(ctx, st, PA, &r, T0 + 200),
+                     KRB5_KDB_INUSE);
+    tk_put_ok(st, PA, 3, T0 + 300, T0 + 200);
+    ks_store_close(st);
+}
+END_TEST
+
+/* A put removes the principal's expired records (only its own). */
+START_TEST(test_tempkey_put_removes_expired)
+{
+    struct ks_store *st = open_ok();
+    struct ks_tempkey_info *list;
+    size_t n;
+
+    tk_put_ok(st, PA, 1, T0 + 10, T0);
+    tk_put_ok(st, PA, 2, T0 + 30, T0);
+    tk_put_ok(st, PB, 1, T0 + 10, T0);
+    tk_put_ok(st, PA, 3, T0 + 100, T0 + 20);
+    ck_assert_int_eq(ks_store_tempkey_list(ctx, st, NULL, &list, &n), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_uint_eq(list[0].key_id, 2);
+    ck_assert_uint_eq(list[1].key_id, 3);
+    ck_assert_str_eq(list[2].principal, PB);
+    ks_tempkey_info_free(list, n);
+    ks_store_close(st);
+}
+END_TEST
+
+START_TEST(test_tempkey_purge_principal_drops_meta)
+{
+    struct ks_store *st = open_ok();
+    struct ks_tempkey_record *recs;
+    size_t n, removed = 99;
+
+    tk_put_ok(st, PA, 4, T0 + 10, T0);
+    tk_put_ok(st, PA, 5, T0 + 100, T0);
+    tk_put_ok(st, PB, 9, T0 + 100, T0);
+    ck_assert_int_eq(ks_store_tempkey_purge(ctx, st, PA, T0, &removed), 0);
+    ck_assert_uint_eq(removed, 2);
+    ck_assert_int_eq(ks_store_tempkey_get(ctx, st, PA, T0, &recs, &n, NULL,
+                                          NULL, NULL), KRB5_KDB_NOENTRY);
+    /* Key ids start over. */
+    tk_put_ok(st, PA, 1, T0 + 100, T0);
+    /* The other principal is untouched. */
+    ck_assert_int_eq(ks_store_tempkey_get(ctx, st, PB, T0, &recs, &n, NULL,
+                                          NULL, NULL), 0);
+    ck_assert_uint_eq(n, 1);
+    ks_tempkey_records_free(recs, n);
+
+    /* Meta without records (all purged as expired) is purged too. */
+    ck_assert_int_eq(ks_store_tempkey_purge(ctx, st, NULL, T0 + 500, NULL),
+                     0);
+    ck_assert_int_eq(ks_store_tempkey_purge(ctx, st, PB, T0 + 500,
+                                            &removed), 0);
+    ck_assert_uint_eq(removed, 0);
+    ck_assert_int_eq(ks_store_tempkey_get(ctx, st, PB, T0, &recs, &n, NULL,
+                                          NULL, NULL), KRB5_KDB_NOENTRY);
+    /* Nothing at all: NOENTRY naming the principal. */
+    ck_assert_int_eq(ks_store_tempkey_purge(ctx, st, PB, T0, &removed),
+                     KRB5_KDB_NOENTRY);
+    expect_msg(KRB5_KDB_NOENTRY, PB " has no temporary keys");
+    ks_store_close(st);
+}
+END_TEST
+
+START_TEST(test_tempkey_corrupt_records)
+{
+    static const struct {
+        const char *principal;
+        unsigned int id;
+        int kind;               /* value: see below */
+        const char *reason;
+    } cases[] = {
+        { "c0@R", 1, 0, "truncated" },          /* empty value */
+        { "c1@R", 1, 1, "unknown record version" },
+        { "c2@R", 1, 2, "truncated" },          /* blob cut short */
+        { "c3@R", 1, 3, "trailing bytes" },
+        { "c4@R", 1, 4, "wrapped key length out of range" },
+        { "c5@R", 0, 5, "key id out of range" },
+        { "c6@R", 3, 5, "above the principal's highest" },
+        { "c7@R", 1, 6, "corrupt tempkey_meta record" },
+    };
+    struct ks_store *st;
+    struct ks_tempkey_record *recs;
+    struct ks_tempkey_info *list;
+    unsigned char k[64], v[128], m[16];
+    char want[96];
+    size_t i, klen, vlen = 0, n, removed;
+
+    for (i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        klen = tk_key(k, cases[i].principal, cases[i].id);
+        switch (cases[i].kind) {
+        case 0:
+            vlen = 0;
+            break;
+        case 1:
+            vlen = tk_value(v, T0 + 100, 8);
+            v[0] = 2;
+            break;
+        case 2:
+            vlen = tk_value(v, T0 + 100, 8) - 1;
+            break;
+        case 3:
+            vlen = tk_value(v, T0 + 100, 8);
+            v[vlen++] = 0;
+            break;
+        case 4:
+            vlen = tk_value(v, T0 + 100, 0);
+            break;
+        case 5:
+        case 6:
+            vlen = tk_value(v, T0 + 100, 8);
+            break;
+        }
+        raw_put(tmpdir, "tempkeys", k, klen, v, vlen);
+        raw_put(tmpdir, "tempkey_meta", cases[i].principal,
+                strlen(cases[i].principal), m,
+                cases[i].kind == 6 ? 5 : tk_meta(m, 2, T0 + 100));
+    }
+    /* A key that names no principal (no NUL before the id). */
+    raw_put(tmpdir, "tempkeys", "zz@R12", 6, v, tk_value(v, T0 + 100, 8));
+
+    st = open_ok();
+    for (i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        ck_assert_msg(ks_store_tempkey_get(ctx, st, cases[i].principal, T0,
+                                           &recs, &n, NULL, NULL, NULL) ==
+                      KRB5_KDB_DB_CORRUPT, "case %zu", i);
+        ck_assert_ptr_null(recs);
+        expect_msg(KRB5_KDB_DB_CORRUPT, cases[i].reason);
+        expect_msg(KRB5_KDB_DB_CORRUPT, ks_store_path(st));
+        snprintf(want, sizeof(want), "principal '%s'", cases[i].principal);
+        expect_msg(KRB5_KDB_DB_CORRUPT, want);
+        if (cases[i].kind != 6 && cases[i].id > 0) {
+            snprintf(want, sizeof(want), "'%s' key id %u:",
+                     cases[i].principal, cases[i].id);
+            expect_msg(KRB5_KDB_DB_CORRUPT, want);
+        }
+        snprintf(want, sizeof(want), "kstateless tempkeys purge %s",
+                 cases[i].principal);
+        expect_msg(KRB5_KDB_DB_CORRUPT, want);
+    }
+    ck_assert_int_eq(ks_store_tempkey_list(ctx, st, NULL, &list, &n),
+                     KRB5_KDB_DB_CORRUPT);
+    ck_assert_ptr_null(list);
+    ck_assert_int_eq(ks_store_tempkey_list(ctx, st, "zz@R12", &list, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(ks_store_tempkey_purge(ctx, st, NULL, T0 + 500, NULL),
+                     KRB5_KDB_DB_CORRUPT);
+    /* Purging a principal removes even its corrupt records. */
+    for (i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        ck_assert_int_eq(ks_store_tempkey_purge(ctx, st, cases[i].principal,
+                                                T0, &removed), 0);
+        ck_assert_uint_eq(removed, 1);
+        ck_assert_int_eq(ks_store_tempkey_get(ctx, st, cases[i].principal,
+                                              T0, &recs, &n, NULL, NULL,
+                                              NULL), KRB5_KDB_NOENTRY);
+    }
+    /* The key naming no principal is reported as such. */
+    ck_assert_int_eq(ks_store_tempkey_list(ctx, st, NULL, &list, &n),
+                     KRB5_KDB_DB_CORRUPT);
+    expect_msg(KRB5_KDB_DB_CORRUPT, "corrupt tempkeys record: invalid key");
+    ks_store_close(st);
+}
+END_TEST
+
+/* Every temporary-key write is synced before it returns, as the staging
+ * table's: a registered key survives a power loss. */
+START_TEST(test_tempkey_writes_synced)
+{
+    struct ks_store *st = open_ok();
+    unsigned long before;
+
+    before = nsyncs;
+    tk_put_ok(st, PA, 1, T0 + 10, T0);
+    ck_assert_uint_ge(nsyncs - before, 1);
+    before = nsyncs;
+    ck_assert_int_eq(ks_store_tempkey_purge(ctx, st, NULL, T0 + 10, NULL),
+                     0);
+    ck_assert_uint_ge(nsyncs - before, 1);
+    before = nsyncs;
+    ck_assert_int_eq(ks_store_tempkey_purge(ctx, st, PA, T0 + 10, NULL), 0);
+    ck_assert_uint_ge(nsyncs - before, 1);
+    ks_store_close(st);
+}
+END_TEST
+
 /* Every store test, grouped by concern. */
 static Suite *
 store_suite(void)
@@ -1475,6 +2096,10 @@ store_suite(void)
     tcase_add_test(tc, test_replay_refuses_world_writable_lock);
     tcase_add_test(tc, test_replay_refuses_symlink);
     tcase_add_test(tc, test_replay_refuses_damaged_file);
+    tcase_add_test(tc, test_open_refuses_group_readable_file);
+    tcase_add_test(tc, test_open_refuses_world_readable_file);
+    tcase_add_test(tc, test_open_refuses_readable_lock);
+    tcase_add_test(tc, test_replay_file_may_be_readable);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("tables");
@@ -1492,6 +2117,20 @@ store_suite(void)
     tcase_add_test(tc, test_corrupt_stage_records);
     tcase_add_test(tc, test_corrupt_stage_key);
     tcase_add_test(tc, test_corrupt_provisioned_and_replay_records);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("tempkeys");
+    tcase_add_unchecked_fixture(tc, setup_basedir, teardown_basedir);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_tempkey_put_get);
+    tcase_add_test(tc, test_tempkey_rollback_refused);
+    tcase_add_test(tc, test_tempkey_put_refuses_invalid_arguments);
+    tcase_add_test(tc, test_tempkey_list);
+    tcase_add_test(tc, test_tempkey_purge_expired_keeps_meta);
+    tcase_add_test(tc, test_tempkey_put_removes_expired);
+    tcase_add_test(tc, test_tempkey_purge_principal_drops_meta);
+    tcase_add_test(tc, test_tempkey_corrupt_records);
+    tcase_add_test(tc, test_tempkey_writes_synced);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("replay");

@@ -7,7 +7,8 @@ encoding from the format comment in lib/ks_kdf.h.  random-to-key is the
 identity for the AES enctypes (RFC 3962, RFC 8009), so the derived bytes are
 the key.
 
-Prints the C tables pinned in check_kdf.c:
+Prints the C tables pinned in check_kdf.c (principal keys, the check
+value, and the tempkey store keys):
 
     python3 tests/unit/kdf_vectors.py > /tmp/vectors.h
 
@@ -24,6 +25,7 @@ SALT = b"krb5-stateless realm secret v1"
 INFO_LABEL = b"krb5-stateless key v1\x00"
 PURPOSE_PRINCIPAL = b"principal-key"
 PURPOSE_CHECK_VALUE = b"check-value"
+PURPOSE_TEMPKEY_STORE = b"tempkey-store"
 
 # enctype number -> (name, keybytes); random-to-key is the identity.
 AES_ENCTYPES = {
@@ -36,6 +38,9 @@ AES_ENCTYPES = {
 SECRET = bytes(range(64))
 NAMES = ["krbtgt/EXAMPLE.TEST@EXAMPLE.TEST", "host/a.example.test@EXAMPLE.TEST"]
 KVNOS = [1, 258]
+# The store key: name = the realm alone, aes256-cts-hmac-sha384-192, kvno 0.
+STORE_REALMS = ["EXAMPLE.TEST", "A"]
+STORE_ENCTYPE = 20
 
 
 def hkdf_sha256(ikm, salt, info, length):
@@ -109,6 +114,14 @@ def main():
     print("};")
     cv = kdf_bytes(SECRET, PURPOSE_CHECK_VALUE, b"", 0, 0, 8).hex()
     print("static const char check_value_vector[] = \"%s\";" % cv)
+    print("static const struct store_key_vector store_key_vectors[] = {")
+    for realm in STORE_REALMS:
+        key = kdf_bytes(SECRET, PURPOSE_TEMPKEY_STORE, realm.encode(),
+                        STORE_ENCTYPE, 0, AES_ENCTYPES[STORE_ENCTYPE][1])
+        print("    { \"%s\", {" % realm)
+        print(c_bytes(key, "        "))
+        print("      } },")
+    print("};")
 
 
 if __name__ == "__main__":
