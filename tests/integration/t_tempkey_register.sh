@@ -108,4 +108,20 @@ kdestroy >/dev/null 2>&1
 ks_module_host kinit -k -t "$KS_TMPDIR/user.keytab" host/client.example.test
 expect_fail "after the purge it has no tickets" 'not found in Kerberos database' \
     ks_module_host kvno www/www.example.test
+
+# Another backend: MIT's db2 cannot hold temporary keys, and the module
+# says so (krb5-stateless(7), TEMPORARY SERVER KEYS, Other backends).
+kdc_stop "$R"
+D=$KS_TMPDIR/db2
+realm_create "$D" --backend db2 \
+    --realmopt "devreg_identity = FILE:$P/rs.pem,$P/rs.key" \
+    --realmopt "tempkey_anchors = FILE:$P/srvca.pem"
+realm_enable_tempkey "$D"
+realm_env "$D"
+ks_kadmin_local -q "addprinc -nokey +requires_preauth host/web.example.test" \
+    >/dev/null 2>&1
+kdc_start "$D" || { fail "the db2 KDC with tempkey did not start"; finish; }
+expect_fail "a db2 realm refuses temporary keys, naming the cause" \
+    "db_library = db2.*cannot store temporary keys.*\[unsupported-database\]" \
+    tk register "${WEB[@]}" -k "$KS_TMPDIR/db2.keytab"
 finish
