@@ -39,7 +39,19 @@
  *          file.  Examples: a devreg registration (-s devreg/REALM -X
  *          devreg_anchor=FILE:ca.pem -X devreg_identity=FILE:c.pem,k.pem),
  *          a devreg login (-M devreg_ticket=FILE:reg.cc), MIT's anonymous
- *          PKINIT (-A -X X509_anchors=FILE:ca.pem).
+ *          PKINIT (-A -X X509_anchors=FILE:ca.pem).  -P PATYPE (repeatable)
+ *          sets the preauth list of the options (kinit has no such
+ *          option; krb5_get_init_creds_opt_set_preauth_list): libkrb5
+ *          then sends those types optimistically in the first request.  A tempkey registration
+ *          needs it (-P -1602, as ktempkey does it): without it libkrb5
+ *          answers the KDC's preauth-required error with encrypted
+ *          timestamp first, which asks a prompter for a password.  One
+ *          tempkey registration (-p host/NAME -P -1602 -X
+ *          tempkey_identity=FILE:c.pem,k.pem -X tempkey_anchor=FILE:ca.pem
+ *          -X tempkey_keytab=FILE:srv.keytab) generates a new key, writes
+ *          it into the keytab and its state file and registers it: every
+ *          request is a new key id, so registrations of one principal are
+ *          serialized (use -c 1).
  *
  * The keytab (as, tgs, names) is copied into a MEMORY keytab at start-up,
  * so that requests do not reread a file.  With -a HOST:PORT, every process
@@ -88,6 +100,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +120,7 @@
 #define KSB_UDP_TIMEOUT_MS 1000
 #define KSB_TCP_TIMEOUT_MS 10000
 #define KSB_MAX_ATTRS 16
+#define KSB_MAX_PATYPES 8
 /* libkrb5's default udp_preference_limit: longer messages go over TCP. */
 #define KSB_UDP_PREF_LIMIT 1465
 /* The protocol code of KRB5KRB_ERR_RESPONSE_TOO_BIG in a KRB-ERROR. */
@@ -132,6 +146,8 @@ struct ksb_options {
     int nattrs;
     const char *ccattrs[KSB_MAX_ATTRS]; /* init: -M NAME=CCACHE */
     int nccattrs;
+    krb5_preauthtype patypes[KSB_MAX_PATYPES];  /* init: -P PATYPE */
+    int npatypes;
 };
 
 /* One record on the report pipe: a process is ready, failed setup, or is
@@ -172,8 +188,8 @@ usage(void)
             "[-s SERVICE]\n"
             "               [-D DEVICE] [-u COUNT] [-A] [-X NAME=VALUE]... "
             "[-M NAME=CCACHE]...\n"
-            "               [-a HOST:PORT] [-d SECONDS] [-n COUNT] "
-            "[-c PROCS]\n"
+            "               [-P PATYPE]... [-a HOST:PORT] [-d SECONDS] "
+            "[-n COUNT] [-c PROCS]\n"
             "  -m MODE     as: AS requests with a keytab; tgs: TGS requests "
             "(no cache);\n"
             "              names: lookups of distinct service and device "
@@ -198,6 +214,9 @@ usage(void)
             "repeatable\n"
             "  -M NAME=CCACHE init: copy CCACHE into a MEMORY ccache and pass "
             "NAME=MEMORY:...\n"
+            "  -P PATYPE   init: a preauth type of the gic preauth list, "
+            "sent optimistically\n"
+            "              (a number, e.g. -1602 for tempkey), repeatable\n"
             "  -a HOST:PORT  send requests to HOST:PORT over UDP through "
             "one socket per\n"
             "              process, long ones over TCP (default: the "
@@ -670,6 +689,12 @@ init_setup(const struct ksb_options *o, struct ksb_client *cl,
         return ret;
     if (o->anonymous)
         krb5_get_init_creds_opt_set_anonymous(cl->opt, 1);
+    /* The options keep a pointer to the list: o outlives cl->opt. */
+    if (o->npatypes > 0) {
+        krb5_get_init_creds_opt_set_preauth_list(cl->opt,
+                                                 (krb5_preauthtype *)
+                                                 o->patypes, o->npatypes);
+    }
     for (i = 0; i < o->nattrs; i++) {
         *what = "setting a -X attribute";
         if (split_attr(o->attrs[i], name, sizeof(name), &value) != 0)
@@ -952,6 +977,24 @@ read_report(int fd, struct ksb_report *rep)
     return 0;
 }
 
+/* Parse a preauth type (a decimal number that fits krb5_preauthtype, which
+ * may be negative: private types) or exit with usage status. */
+static krb5_preauthtype
+parse_patype(const char *arg)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(arg, &end, 10);
+    if (errno || end == arg || *end != '\0' || v < INT32_MIN ||
+        v > INT32_MAX) {
+        fprintf(stderr, "ksbench: -P: invalid preauth type '%s'\n", arg);
+        exit(2);
+    }
+    return (krb5_preauthtype)v;
+}
+
 /* Parse a positive number argument (a whole one if integral is set) or exit
  * with usage status. */
 static double
@@ -978,7 +1021,7 @@ parse_options(int argc, char **argv, struct ksb_options *o)
     memset(o, 0, sizeof(*o));
     o->procs = 1;
     o->mode = -1;
-    while ((c = getopt(argc, argv, "m:p:k:s:D:u:a:d:n:c:AX:M:h")) != -1) {
+    while ((c = getopt(argc, argv, "m:p:k:s:D:u:a:d:n:c:AX:M:P:h")) != -1) {
         switch (c) {
         case 'm':
             o->mode_name = optarg;
@@ -1010,6 +1053,14 @@ parse_options(int argc, char **argv, struct ksb_options *o)
             else
                 o->ccattrs[o->nccattrs++] = optarg;
             break;
+        case 'P':
+            if (o->npatypes >= KSB_MAX_PATYPES) {
+                fprintf(stderr, "ksbench: -P: at most %d preauth types\n",
+                        KSB_MAX_PATYPES);
+                exit(2);
+            }
+            o->patypes[o->npatypes++] = parse_patype(optarg);
+            break;
         case 'p': o->client = optarg; break;
         case 'k': o->keytab = optarg; break;
         case 's': o->service = optarg; break;
@@ -1038,8 +1089,9 @@ parse_options(int argc, char **argv, struct ksb_options *o)
         exit(2);
     }
     if (o->mode != KSB_INIT &&
-        (o->anonymous || o->nattrs > 0 || o->nccattrs > 0)) {
-        fprintf(stderr, "ksbench: -A, -X and -M are for -m init\n");
+        (o->anonymous || o->nattrs > 0 || o->nccattrs > 0 ||
+         o->npatypes > 0)) {
+        fprintf(stderr, "ksbench: -A, -X, -M and -P are for -m init\n");
         exit(2);
     }
     if (o->mode == KSB_TGS && o->service == NULL) {

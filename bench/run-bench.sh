@@ -1,12 +1,14 @@
 #!/bin/sh
 # run-bench.sh: compare a stock db2-backed MIT KDC with a stateless one on
 # this machine, check that the stateless KDC's memory does not grow with
-# the number of names it is asked about, and measure device registration
+# the number of names it is asked about, measure device registration
 # and login (devreg) against stock MIT anonymous PKINIT and encrypted-
-# timestamp AS.
+# timestamp AS, and measure temporary server keys (tempkey): TGS for a
+# temporary-key service against a derived-key one, and registrations/s.
 #
 #   bench/run-bench.sh                          # builds the project itself
 #   KS_BUILDDIR=/path/to/build bench/run-bench.sh
+#   BENCH_ONLY=tempkey KS_BUILDDIR=... bench/run-bench.sh   # step 6 alone
 #
 # What it does, in one run:
 #   1. Builds the project out of tree into a temporary directory, unless
@@ -98,6 +100,40 @@
 #      few CPUs the clients can limit requests/s (a devreg or PKINIT
 #      client spends about as much CPU as the KDC); the KDC's CPU time per
 #      request is then the measure of its capacity.
+#   6. Temporary server keys (issue 4), unless BENCH_TEMPKEY=0: one more
+#      stateless realm, also EXAMPLE.TEST, with its own pinned krb5kdc and
+#      tempkey.so (devreg_identity an ECDSA P-256 KDC certificate,
+#      tempkey_anchors a CA of server certificates, tempkey_max_life 1d),
+#      service = host/* as in step 2.  ktempkey register gives
+#      host/tk.example.test a temporary key (key id 1, lifetime 1d), and a
+#      stock kvno -k checks that its tickets are in that key, not in a
+#      derived one.  Then, for each round, alternating, ksbench -m tgs for
+#      host/tk.example.test (temporary key) and for
+#      host/derived.example.test (derived key), same client and TGT setup
+#      as in step 3; prints the median requests/s, the KDC's CPU time per
+#      request and the ratio temporary/derived against the goal (>= 0.9).
+#      Then registrations: ksbench -m init -P -1602 (the tempkey padata
+#      type, as ktempkey restricts it) for host/reg.example.test with
+#      -X tempkey_identity, tempkey_anchor, tempkey_keytab, one client
+#      process (registrations of one principal take consecutive key ids,
+#      so they are serialized), BENCH_TEMPKEY_SECONDS or
+#      BENCH_TEMPKEY_REGS registrations, whichever ends first.  Each is a
+#      new key id: two AS exchanges, a key sealed to the KDC and a CMS
+#      signature (client), a signature check, an unseal and a synced store
+#      write (KDC), and a keytab rewrite and a state-file write, each
+#      fsynced (client).  Every key stays registered (tempkey_lifetime
+#      1h), so the principal's live keys grow with the run: the KDC
+#      unwraps all of them in every exchange for it, the client rewrites
+#      a keytab holding all of them; BENCH_TEMPKEY_REGS bounds that.
+#      Prints registrations/s, ms/registration, the KDC's CPU time per
+#      registration, and the same for BENCH_TEMPKEY_KTEMPKEY sequential
+#      "ktempkey register" commands of a second principal
+#      (host/reg2.example.test: one process and one krb5 context per
+#      registration, as an operator or ktempkey run does it).
+#
+# BENCH_ONLY=LIST (comma-separated: astgs, memory, devreg, tempkey; steps
+# 3, 4, 5 and 6) runs only those steps and sets up only the realms they
+# need (default: all of them).
 #
 # A benchmark prints figures: it exits 0 whenever it could measure, and 1
 # only when a realm could not be set up.  Processes it started are stopped
@@ -113,12 +149,27 @@
 #   BENCH_ROUNDS     measurement rounds; medians are reported (default 1)
 #   BENCH_NAMES      distinct names of each kind for the memory check
 #                    (default 100000; 0 skips it)
+#   BENCH_TEMPKEY    0 skips step 6 (default 1)
+#   BENCH_TEMPKEY_SECONDS  seconds of registrations (default BENCH_SECONDS)
+#   BENCH_TEMPKEY_REGS     at most this many registrations (default 500;
+#                    0: no bound)
+#   BENCH_TEMPKEY_KTEMPKEY ktempkey register commands timed (default 10;
+#                    0 skips them)
+#   BENCH_ONLY       steps to run, see above (default: all)
 #   BENCH_TRANSPORT  direct (default) or library, see step 3
 #   BENCH_PIN        1 (default with 2 CPUs or more): pin KDCs and clients
 #                    to separate CPUs; 0: let the scheduler place them
 #   BENCH_KEEP       1: keep the temporary directory (configs, KDC logs)
 #   KRB5KDC, KDB5_UTIL, KADMIN_LOCAL   stock tools (default: from PATH and
 #                    /usr/sbin)
+
+# tests/lib/pki.sh, sourced for the certificates of steps 5 and 6, uses
+# bash arrays: run under bash whatever shell started the script.
+if [ -z "${BASH_VERSION:-}" ]; then
+    command -v bash >/dev/null 2>&1 ||
+        { echo "run-bench: bash is needed (tests/lib/pki.sh)" >&2; exit 1; }
+    exec bash "$0" "$@"
+fi
 
 set -eu
 
@@ -130,6 +181,11 @@ names=${BENCH_NAMES:-100000}
 transport=${BENCH_TRANSPORT:-direct}
 devreg=${BENCH_DEVREG:-1}
 devreg_seconds=${BENCH_DEVREG_SECONDS:-$seconds}
+tempkey=${BENCH_TEMPKEY:-1}
+tempkey_seconds=${BENCH_TEMPKEY_SECONDS:-$seconds}
+tempkey_regs=${BENCH_TEMPKEY_REGS:-500}
+tempkey_ktempkey=${BENCH_TEMPKEY_KTEMPKEY:-10}
+only=${BENCH_ONLY:-astgs,memory,devreg,tempkey}
 ncpu=$(nproc 2>/dev/null || echo 1)
 pin=${BENCH_PIN:-1}
 if [ "$ncpu" -lt 2 ] || ! command -v taskset >/dev/null 2>&1; then
@@ -142,6 +198,10 @@ realm=EXAMPLE.TEST
 client=host/client.example.test
 nopreauth=host/nopreauth.example.test
 service=host/bench.example.test
+tk_service=host/tk.example.test
+tk_derived=host/derived.example.test
+tk_reg=host/reg.example.test
+tk_reg2=host/reg2.example.test
 enctypes="aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal"
 enctypes="$enctypes aes256-cts-hmac-sha384-192:normal"
 enctypes="$enctypes aes128-cts-hmac-sha256-128:normal"
@@ -182,12 +242,32 @@ case $transport in
 direct|library) ;;
 *) die "BENCH_TRANSPORT must be direct or library, not '$transport'" ;;
 esac
+for s in $(echo "$only" | tr ',' ' '); do
+    case $s in
+    astgs|memory|devreg|tempkey) ;;
+    *) die "BENCH_ONLY: unknown step '$s' (astgs, memory, devreg, tempkey)" ;;
+    esac
+done
+
+# Zero status if step $1 (astgs, memory, devreg, tempkey) runs: named by
+# BENCH_ONLY and not turned off by its own variable.
+step() {
+    case ,$only, in
+    *,"$1",*) ;;
+    *) return 1 ;;
+    esac
+    case $1 in
+    memory) [ "$names" -gt 0 ] ;;
+    devreg) [ "$devreg" != 0 ] ;;
+    tempkey) [ "$tempkey" != 0 ] ;;
+    esac
+}
 
 # Debian packages the runs need: the stock KDC and tools, openssl for the
 # test certificates, and MIT's PKINIT plugin for the anonymous PKINIT
 # baseline.  Missing ones are installed when running as root.
 bench_deps="krb5-kdc krb5-user krb5-admin-server openssl"
-[ "$devreg" = 0 ] || bench_deps="$bench_deps krb5-pkinit"
+! step devreg || bench_deps="$bench_deps krb5-pkinit"
 install_deps() {
     missing=""
     for p in $bench_deps; do
@@ -230,7 +310,10 @@ ksbench=$build/bench/ksbench
 kstateless=$build/kdb-stateless/kstateless
 moddir=$build/kdb-stateless/.libs
 devreg_so=$build/preauth/.libs/devreg.so
+tempkey_so=$build/plugins/.libs/tempkey.so
+ktempkey=$build/plugins/ktempkey
 KINIT=${KINIT:-$(command -v kinit || echo kinit)}
+KVNO=${KVNO:-$(command -v kvno || echo kvno)}
 for f in "$ksbench" "$kstateless" "$moddir/stateless.so"; do
     [ -e "$f" ] || die "$f is missing; run make in $build"
 done
@@ -488,6 +571,57 @@ $(cat "$dir/setup.log")"
 $(cat "$dir/setup.log")"
 }
 
+# --- tempkey realm (step 6) -------------------------------------------------
+
+# The stateless realm with tempkey.so: a KDC certificate (devreg_identity,
+# what servers seal their keys to), a CA of server certificates
+# (tempkey_anchors) and certificates for $tk_service, $tk_reg and $tk_reg2;
+# the client's keytab, and a temporary key of $tk_service in
+# $dir/tk.keytab, whose tickets a stock kvno -k checks (the principal also
+# matches service = host/*: without the key its tickets would be in a
+# derived key, which that keytab does not hold).
+setup_tempkey() {
+    dir=$work/tempkey
+    P=$dir/pki
+    mkdir -p "$P"
+    free_port >"$dir/port"
+    { pki_ca "$P" kdcca && pki_kdc "$P" kdcca "$realm" rs &&
+        pki_ca "$P" srvca &&
+        pki_server "$P" srvca tk "$tk_service" "$realm" &&
+        pki_server "$P" srvca reg "$tk_reg" "$realm" &&
+        pki_server "$P" srvca reg2 "$tk_reg2" "$realm"; } \
+        >"$dir/pki.log" 2>&1 || die "making the tempkey certificates failed"
+    write_config "$dir" "$(cat "$dir/port")" stateless \
+"        devreg_identity = FILE:$P/rs.pem,$P/rs.key
+        tempkey_anchors = FILE:$P/srvca.pem
+        tempkey_max_life = 1d" \
+"[plugins]
+    kdcpreauth = {
+        module = tempkey:$tempkey_so
+    }
+    clpreauth = {
+        module = tempkey:$tempkey_so
+    }"
+    {
+        in_realm "$dir" "$kstateless" init &&
+        in_realm "$dir" "$kstateless" keytab -k "$dir/client.keytab" "$client"
+    } >"$dir/setup.log" 2>&1 || die "tempkey realm setup failed:
+$(cat "$dir/setup.log")"
+    kdc_start "$dir"
+    {
+        in_realm "$dir" "$ktempkey" register -p "$tk_service" \
+            -k "FILE:$dir/tk.keytab" --identity "FILE:$P/tk.pem,$P/tk.key" \
+            --anchor "FILE:$P/kdcca.pem" --lifetime 1d </dev/null &&
+        in_realm "$dir" env KRB5CCNAME="FILE:$dir/client.cc" "$KINIT" -k \
+            -t "$dir/client.keytab" "$client" </dev/null &&
+        in_realm "$dir" env KRB5CCNAME="FILE:$dir/client.cc" "$KVNO" \
+            -k "$dir/tk.keytab" "$tk_service" </dev/null
+    } >>"$dir/setup.log" 2>&1 &&
+        grep -q 'keytab entry valid' "$dir/setup.log" ||
+        die "registering a temporary key of $tk_service failed:
+$(cat "$dir/setup.log")"
+}
+
 # CPU time (utime + stime) of process $1 in clock ticks.
 cpu_ticks() {
     awk '{ print $14 + $15 }' "/proc/$1/stat"
@@ -558,80 +692,86 @@ ratio() {
 }
 
 echo "run-bench: realms under $work"
-setup_db2
-setup_stateless
+: >"$work/results"
+if step astgs || step devreg; then
+    setup_db2
+fi
+if step astgs || step memory; then
+    setup_stateless
+fi
 
 if [ "$pin" = 1 ]; then
     placement="KDCs on CPU $kdc_cpu, clients on CPUs $client_cpus"
 else
     placement="no CPU pinning"
 fi
-echo "== AS (keytab) and TGS (no cache): $seconds s per run," \
-    "$procs client processes, one krb5kdc process per realm," \
-    "$ncpu CPUs ($placement), $rounds round(s), transport $transport"
-echo "   enctypes (both realms): $enctypes"
-echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg)" \
-    "(other load on the machine makes throughput noisy; see kdc_cpu_us)"
-: >"$work/results"
-sl=$work/stateless
-r=1
-while [ "$r" -le "$rounds" ]; do
-    for mode in as as-nopreauth tgs; do
-        for backend in db2 stateless; do
-            dir=$work/$backend
-            case $mode/$backend in
-            as/*)
-                line=$(bench "$dir" -p "$client" -k "$dir/client.keytab" \
-                    -m as -d "$seconds" -c "$procs") ;;
-            as-nopreauth/db2)
-                line=$(bench "$dir" -p "$nopreauth" \
-                    -k "$dir/nopreauth.keytab" -m as -d "$seconds" \
-                    -c "$procs") ;;
-            as-nopreauth/*)
-                continue ;;
-            tgs/*)
-                line=$(bench "$dir" -p "$client" -k "$dir/client.keytab" \
-                    -m tgs -s "$service" -d "$seconds" -c "$procs") ;;
-            esac
-            echo "   round $r $backend $mode: $line"
-            echo "$mode $backend $(field rps "$line")" \
-                "$(field kdc_cpu_us "$line")" >>"$work/results"
+if step astgs; then
+    echo "== AS (keytab) and TGS (no cache): $seconds s per run," \
+        "$procs client processes, one krb5kdc process per realm," \
+        "$ncpu CPUs ($placement), $rounds round(s), transport $transport"
+    echo "   enctypes (both realms): $enctypes"
+    echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg)" \
+        "(other load on the machine makes throughput noisy; see kdc_cpu_us)"
+    sl=$work/stateless
+    r=1
+    while [ "$r" -le "$rounds" ]; do
+        for mode in as as-nopreauth tgs; do
+            for backend in db2 stateless; do
+                dir=$work/$backend
+                case $mode/$backend in
+                as/*)
+                    line=$(bench "$dir" -p "$client" -k "$dir/client.keytab" \
+                        -m as -d "$seconds" -c "$procs") ;;
+                as-nopreauth/db2)
+                    line=$(bench "$dir" -p "$nopreauth" \
+                        -k "$dir/nopreauth.keytab" -m as -d "$seconds" \
+                        -c "$procs") ;;
+                as-nopreauth/*)
+                    continue ;;
+                tgs/*)
+                    line=$(bench "$dir" -p "$client" -k "$dir/client.keytab" \
+                        -m tgs -s "$service" -d "$seconds" -c "$procs") ;;
+                esac
+                echo "   round $r $backend $mode: $line"
+                echo "$mode $backend $(field rps "$line")" \
+                    "$(field kdc_cpu_us "$line")" >>"$work/results"
+            done
         done
+        r=$((r + 1))
     done
-    r=$((r + 1))
-done
-echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-as_db2=$(pick as db2 3)
-as_sl=$(pick as stateless 3)
-asn_db2=$(pick as-nopreauth db2 3)
-tgs_db2=$(pick tgs db2 3)
-tgs_sl=$(pick tgs stateless 3)
-cas_db2=$(pick as db2 4)
-cas_sl=$(pick as stateless 4)
-casn_db2=$(pick as-nopreauth db2 4)
-ctgs_db2=$(pick tgs db2 4)
-ctgs_sl=$(pick tgs stateless 4)
-echo
-printf '%-34s %10s %10s %14s\n' "" "db2" "stateless" "stateless/db2"
-printf '%-34s %10.0f %10.0f %14s\n' "AS (keytab) requests/s" \
-    "$as_db2" "$as_sl" "$(ratio "$as_db2" "$as_sl")"
-printf '%-34s %10.0f %10.0f %14s\n' "TGS (no cache) requests/s" \
-    "$tgs_db2" "$tgs_sl" "$(ratio "$tgs_db2" "$tgs_sl")"
-printf '%-34s %10.0f %10.0f %14s\n' "AS KDC CPU us/request" \
-    "$cas_db2" "$cas_sl" "$(ratio "$cas_sl" "$cas_db2")"
-printf '%-34s %10.0f %10.0f %14s\n' "TGS KDC CPU us/request" \
-    "$ctgs_db2" "$ctgs_sl" "$(ratio "$ctgs_sl" "$ctgs_db2")"
-printf '%-34s %10.0f %10s %14s\n' "AS, db2 client without preauth/s" \
-    "$asn_db2" "-" "$(ratio "$asn_db2" "$as_sl")"
-printf '%-34s %10.0f %10s %14s\n' "  its KDC CPU us/request" \
-    "$casn_db2" "-" "$(ratio "$cas_sl" "$casn_db2")"
-echo "(CPU ratios are db2/stateless: how many times less CPU the stateless" \
-    "KDC spends per request)"
-verdict AS "$as_db2" "$as_sl" 1.5
-verdict TGS "$tgs_db2" "$tgs_sl" 1.3
+    as_db2=$(pick as db2 3)
+    as_sl=$(pick as stateless 3)
+    asn_db2=$(pick as-nopreauth db2 3)
+    tgs_db2=$(pick tgs db2 3)
+    tgs_sl=$(pick tgs stateless 3)
+    cas_db2=$(pick as db2 4)
+    cas_sl=$(pick as stateless 4)
+    casn_db2=$(pick as-nopreauth db2 4)
+    ctgs_db2=$(pick tgs db2 4)
+    ctgs_sl=$(pick tgs stateless 4)
+    echo
+    printf '%-34s %10s %10s %14s\n' "" "db2" "stateless" "stateless/db2"
+    printf '%-34s %10.0f %10.0f %14s\n' "AS (keytab) requests/s" \
+        "$as_db2" "$as_sl" "$(ratio "$as_db2" "$as_sl")"
+    printf '%-34s %10.0f %10.0f %14s\n' "TGS (no cache) requests/s" \
+        "$tgs_db2" "$tgs_sl" "$(ratio "$tgs_db2" "$tgs_sl")"
+    printf '%-34s %10.0f %10.0f %14s\n' "AS KDC CPU us/request" \
+        "$cas_db2" "$cas_sl" "$(ratio "$cas_sl" "$cas_db2")"
+    printf '%-34s %10.0f %10.0f %14s\n' "TGS KDC CPU us/request" \
+        "$ctgs_db2" "$ctgs_sl" "$(ratio "$ctgs_sl" "$ctgs_db2")"
+    printf '%-34s %10.0f %10s %14s\n' "AS, db2 client without preauth/s" \
+        "$asn_db2" "-" "$(ratio "$asn_db2" "$as_sl")"
+    printf '%-34s %10.0f %10s %14s\n' "  its KDC CPU us/request" \
+        "$casn_db2" "-" "$(ratio "$cas_sl" "$casn_db2")"
+    echo "(CPU ratios are db2/stateless: how many times less CPU the" \
+        "stateless KDC spends per request)"
+    verdict AS "$as_db2" "$as_sl" 1.5
+    verdict TGS "$tgs_db2" "$tgs_sl" 1.3
+fi
 
-if [ "$names" -gt 0 ]; then
+if step memory; then
     control=$((2 * names < 20000 ? 2 * names : 20000))
     echo
     echo "== stateless KDC memory (fresh krb5kdc)"
@@ -674,15 +814,15 @@ if [ "$names" -gt 0 ]; then
         "replies kept 2 minutes, whatever the backend.)"
 fi
 
-if [ "$devreg" != 0 ]; then
+if step devreg && [ ! -e "$devreg_so" ]; then
+    echo
+    echo "== device registration and login (devreg)"
+    echo "   $devreg_so is missing: no devreg figures (run make in $build)"
+elif step devreg; then
     echo
     echo "== device registration and login (devreg): $devreg_seconds s per" \
         "run, $procs client processes, one krb5kdc per realm ($placement)"
     dv=$work/devreg pk=$work/pkinit
-    if [ ! -e "$devreg_so" ]; then
-        echo "   $devreg_so is missing: no devreg figures (run make in $build)"
-        exit 0
-    fi
     if [ -x "$build/bench/ksstorebench" ]; then
         echo "   the replay cache write of every login (lib/ks_store," \
             "bench/ksstorebench, on the disk of $work):"
@@ -773,4 +913,131 @@ if [ "$devreg" != 0 ]; then
         "Where the KDC is well below 100% busy, the clients (or other load" \
         "on the machine) limited req/s, and the CPU ratio is the better" \
         "measure of what one KDC can serve.)"
+fi
+
+if step tempkey && { [ ! -e "$tempkey_so" ] || [ ! -x "$ktempkey" ]; }; then
+    echo
+    echo "== temporary server keys (tempkey)"
+    echo "   $tempkey_so or $ktempkey is missing: no tempkey figures" \
+        "(run make in $build)"
+elif step tempkey; then
+    echo
+    echo "== temporary server keys (tempkey): TGS $seconds s per run," \
+        "$procs client processes, $rounds round(s); registrations" \
+        "$tempkey_seconds s or $tempkey_regs, 1 client process; one" \
+        "krb5kdc ($placement), transport $transport"
+    setup_tempkey
+    tk=$work/tempkey
+    echo "   $(grep 'keytab entry valid' "$tk/setup.log")"
+    echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    r=1
+    while [ "$r" -le "$rounds" ]; do
+        # Alternate which service goes first, so that neither always runs
+        # right after the other's load.
+        if [ $((r % 2)) = 1 ]; then
+            order="tgs-temp tgs-derived"
+        else
+            order="tgs-derived tgs-temp"
+        fi
+        for mode in $order; do
+            svc=$tk_derived
+            [ "$mode" = tgs-derived ] || svc=$tk_service
+            line=$(bench "$tk" -p "$client" -k "$tk/client.keytab" -m tgs \
+                -s "$svc" -d "$seconds" -c "$procs")
+            echo "   round $r $mode ($svc): $line"
+            echo "$mode tempkey $(field rps "$line")" \
+                "$(field kdc_cpu_us "$line")" >>"$work/results"
+        done
+        r=$((r + 1))
+    done
+
+    # Registrations of new keys of one principal, in-process (ksbench).
+    set --
+    [ "$tempkey_regs" -le 0 ] || set -- -n "$tempkey_regs"
+    regline=$(bench "$tk" -m init -P -1602 -p "$tk_reg" \
+        -X "tempkey_identity=FILE:$tk/pki/reg.pem,$tk/pki/reg.key" \
+        -X "tempkey_anchor=FILE:$tk/pki/kdcca.pem" \
+        -X "tempkey_keytab=FILE:$tk/reg.keytab" -X tempkey_lifetime=1h \
+        -d "$tempkey_seconds" -c 1 "$@")
+    echo "   registrations ($tk_reg, ksbench): $regline"
+    regkeys=$(awk -v p="$tk_reg@$realm" '$1 == p' "$tk/reg.keytab.tempkey" \
+        2>/dev/null | wc -l)
+    echo "   $tk_reg now has $regkeys key ids in the state file; its" \
+        "keytab is $(stat -c %s "$tk/reg.keytab" 2>/dev/null || echo 0) bytes"
+
+    # The same with one ktempkey process per registration.
+    kt_n=0 kt_ok=0 kt_sec=0 kt_kdc=0
+    if [ "$tempkey_ktempkey" -gt 0 ]; then
+        pid=$(cat "$tk/kdc.pid")
+        t0=$(cpu_ticks "$pid")
+        w0=$(date +%s.%N)
+        while [ "$kt_n" -lt "$tempkey_ktempkey" ]; do
+            if (export KRB5_CONFIG="$tk/krb5.conf"
+                on_client_cpus "$ktempkey" register -p "$tk_reg2" \
+                    -k "FILE:$tk/reg2.keytab" \
+                    --identity "FILE:$tk/pki/reg2.pem,$tk/pki/reg2.key" \
+                    --anchor "FILE:$tk/pki/kdcca.pem" --lifetime 1h \
+                    </dev/null) >>"$tk/ktempkey.log" 2>&1; then
+                kt_ok=$((kt_ok + 1))
+            fi
+            kt_n=$((kt_n + 1))
+        done
+        w1=$(date +%s.%N)
+        t1=$(cpu_ticks "$pid")
+        kt_sec=$(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.3f", b - a }')
+        kt_kdc=$(awk -v t="$((t1 - t0))" -v hz="$clk_tck" -v n="$kt_ok" \
+            'BEGIN { printf "%.0f", (n > 0) ? t * 1e6 / hz / n : 0 }')
+        echo "   registrations ($tk_reg2, $kt_n ktempkey register):" \
+            "$kt_ok succeeded in $kt_sec s (see $tk/ktempkey.log)"
+    fi
+    echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+    tgs_d=$(pick tgs-derived tempkey 3)
+    tgs_t=$(pick tgs-temp tempkey 3)
+    ctgs_d=$(pick tgs-derived tempkey 4)
+    ctgs_t=$(pick tgs-temp tempkey 4)
+    echo
+    printf '%-34s %10s %10s %17s\n' "" "derived" "temporary" \
+        "temporary/derived"
+    printf '%-34s %10.0f %10.0f %17s\n' "TGS (no cache) requests/s" \
+        "$tgs_d" "$tgs_t" "$(ratio "$tgs_d" "$tgs_t")"
+    printf '%-34s %10.0f %10.0f %17s\n' "TGS KDC CPU us/request" \
+        "$ctgs_d" "$ctgs_t" "$(ratio "$ctgs_t" "$ctgs_d")"
+    echo "(services $tk_derived and $tk_service of one realm and one KDC;" \
+        "the CPU ratio is derived/temporary: above 1, a temporary-key TGS" \
+        "costs the KDC less CPU)"
+    awk -v a="$tgs_d" -v b="$tgs_t" 'BEGIN {
+        r = (a > 0) ? b / a : 0
+        printf "TGS temporary/derived = %.2f (goal >= 0.9): %s\n", r,
+               (a > 0 && r >= 0.9) ? "PASS" : "BELOW GOAL" }'
+    echo
+    printf '%-34s %5s %6s %7s %7s %4s %8s %8s\n' "registrations of new keys" \
+        "regs" "sec" "regs/s" "ms/reg" "exch" "KDC us" "cli us"
+    awk -v n="$(field requests "$regline")" -v e="$(field errors "$regline")" \
+        -v t="$(field elapsed "$regline")" -v r="$(field rps "$regline")" \
+        -v x="$(field exch_per_req "$regline")" \
+        -v c="$(field kdc_cpu_us "$regline")" \
+        -v cc="$(field client_cpu_us "$regline")" 'BEGIN {
+        label = "ksbench -m init -P -1602, 1 proc"
+        if (e > 0) label = label " (" e " errors)"
+        printf "%-34s %5d %6.1f %7.1f %7.1f %4.2f %8d %8d\n", label, n, t, r,
+               (r > 0) ? 1000 / r : 0, x, c, cc }'
+    if [ "$tempkey_ktempkey" -gt 0 ]; then
+        awk -v n="$kt_n" -v ok="$kt_ok" -v t="$kt_sec" -v c="$kt_kdc" 'BEGIN {
+            label = "ktempkey register, a process each"
+            if (ok < n) label = label " (" n - ok " errors)"
+            r = (t > 0) ? ok / t : 0
+            printf "%-34s %5d %6.1f %7.1f %7.1f %4s %8d %8s\n", label, n, t,
+                   r, (r > 0) ? 1000 / r : 0, "-", c, "-" }'
+    fi
+    echo "(one principal each, sequential; every registration is a new key" \
+        "id: 2 AS exchanges (exch), a synced store write on the KDC, a" \
+        "keytab rewrite and a state-file write, both fsynced, on the" \
+        "client; disk: $work.  KDC us: krb5kdc's CPU time per" \
+        "registration; cli us: the client process's CPU time, setup" \
+        "included.  Keys stay live (1h), so later registrations of the" \
+        "principal handle more keys; see BENCH_TEMPKEY_REGS.)"
+    awk -v r="$(field rps "$regline")" 'BEGIN {
+        printf "registrations/s: %.1f (%.1f ms/registration)\n", r,
+               (r > 0) ? 1000 / r : 0 }'
 fi

@@ -33,6 +33,7 @@ WEB=host/web.example.test
 DB=host/db.example.test
 DEVICE=device/sensor-0001
 CAMERA=device/camera-0002
+TK=www/shop.example.test        # a tempkey-only service (tempkey_services)
 KEY_PERIOD=604800               # 7d, as in the kdc.conf written below
 KEY_EPOCH=1767225600            # the default key_epoch, 2026-01-01T00:00:00Z
 
@@ -150,14 +151,18 @@ step_build() {
     MODULE_DIR=$BUILD/kdb-stateless/.libs
     DEVREG_SO=$BUILD/preauth/.libs/devreg.so
     KREGISTER=$BUILD/preauth/kregister
+    TEMPKEY_SO=$BUILD/plugins/.libs/tempkey.so
+    KTEMPKEY=$BUILD/plugins/ktempkey
     if [ ! -x "$KSTATELESS" ] || [ ! -f "$MODULE_DIR/stateless.so" ] ||
-        [ ! -f "$DEVREG_SO" ] || [ ! -x "$KREGISTER" ]; then
+        [ ! -f "$DEVREG_SO" ] || [ ! -x "$KREGISTER" ] ||
+        [ ! -f "$TEMPKEY_SO" ] || [ ! -x "$KTEMPKEY" ]; then
         say "$BUILD lacks kdb-stateless/kstateless, stateless.so," \
-            "preauth/.libs/devreg.so or preauth/kregister"
+            "preauth/.libs/devreg.so, preauth/kregister," \
+            "plugins/.libs/tempkey.so or plugins/ktempkey"
         return 1
     fi
-    say "Built $MODULE_DIR/stateless.so, $DEVREG_SO," \
-        "$KSTATELESS and $KREGISTER"
+    say "Built $MODULE_DIR/stateless.so, $DEVREG_SO, $TEMPKEY_SO," \
+        "$KSTATELESS, $KREGISTER and $KTEMPKEY"
 }
 
 # --- 3. certificates ----------------------------------------------------
@@ -198,6 +203,12 @@ EOC
     say "\$ openssl req -x509 -newkey ed25519 ... -out pki/sensor.pem   # on the device"
     openssl req -x509 -newkey ed25519 -nodes -subj /CN=sensor-0001 -days 30 \
         -keyout "$d/sensor.key" -out "$d/sensor.pem" >>"$WORK/pki.log" 2>&1 ||
+        { cat "$WORK/pki.log"; return 1; }
+    say "\$ openssl req -x509 ... -out pki/servers-ca.pem   # tempkey_anchors"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -subj /CN=servers-ca -days 30 -keyout "$d/servers-ca.key" \
+        -out "$d/servers-ca.pem" -addext basicConstraints=critical,CA:TRUE \
+        -addext keyUsage=keyCertSign >>"$WORK/pki.log" 2>&1 ||
         { cat "$WORK/pki.log"; return 1; }
     chmod 600 "$d"/*.key
     ls -l "$d"/*.pem "$d"/*.key | sed 's/^/    /'
@@ -242,9 +253,11 @@ write_config() {
 [plugins]
     kdcpreauth = {
         module = devreg:$DEVREG_SO
+        module = tempkey:$TEMPKEY_SO
     }
     clpreauth = {
         module = devreg:$DEVREG_SO
+        module = tempkey:$TEMPKEY_SO
     }
 EOF
     cat >"$WORK/kdc.conf" <<EOF
@@ -261,6 +274,8 @@ EOF
         max_renewable_life = 7d
         devreg_identity = FILE:$WORK/pki/rs.pem,$WORK/pki/rs.key
         devreg_allow_anonymous = true
+        tempkey_anchors = FILE:$WORK/pki/servers-ca.pem
+        tempkey_max_life = 1d
     }
 
 [dbmodules]
@@ -276,6 +291,7 @@ EOF
         device_max_life = 10h
         registration_max_life = 30d
         unprovisioned_services = sip/*
+        tempkey_services = www/*
     }
 
 [logging]
@@ -581,14 +597,63 @@ step_refusal() {
     esac
 }
 
+# --- tempkey: a service whose key the KDC never keeps for long ------------
+
+# A certificate from the servers' CA (tempkey_anchors, made with the
+# others) for the shop's server, naming its host by dNSName.
+step_tk_pki() {
+    local d=$WORK/pki
+    printf '[ext]\nsubjectAltName = DNS:shop.example.test\n' >"$d/shop.cnf"
+    say "\$ openssl x509 -req ... -out pki/shop.pem   # dNSName shop.example.test, no EKU"
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -subj /CN=shop.example.test -keyout "$d/shop.key" -out "$d/shop.csr" \
+        >>"$WORK/pki.log" 2>&1 &&
+        openssl x509 -req -in "$d/shop.csr" -CA "$d/servers-ca.pem" \
+            -CAkey "$d/servers-ca.key" -days 30 -extfile "$d/shop.cnf" \
+            -extensions ext -out "$d/shop.pem" >>"$WORK/pki.log" 2>&1 ||
+        return 1
+    chmod 600 "$d/shop.key"
+}
+
+step_tk_register() {
+    local out
+    say "\$ ktempkey register -p $TK -k shop.keytab \\"
+    say "      --identity FILE:pki/shop.pem,pki/shop.key --anchor FILE:pki/devreg-ca.pem --lifetime 2h"
+    out=$("$KTEMPKEY" register -p "$TK" -k "$WORK/shop.keytab" \
+        --identity "FILE:$WORK/pki/shop.pem,$WORK/pki/shop.key" \
+        --anchor "FILE:$WORK/pki/devreg-ca.pem" --lifetime 2h </dev/null 2>&1) ||
+        { say "$out"; return 1; }
+    say "$out"
+    show klist -k "$WORK/shop.keytab" || return 1
+    case $out in
+    *"registered key id 1 of $TK@$REALM"*) return 0 ;;
+    *) return 1 ;;
+    esac
+}
+
+step_tk_kvno() {
+    local out
+    say "\$ kvno -k shop.keytab $TK     # as the client $WEB"
+    out=$(kvno -k "$WORK/shop.keytab" "$TK" 2>&1) || { say "$out"; return 1; }
+    say "$out"
+    show klist || return 1
+    say "(the ticket ends no later than the key, 2 hours after its registration)"
+    [ "$out" = "$TK@$REALM: kvno = 1, keytab entry valid" ]
+}
+
+step_tk_list() {
+    show "$KSTATELESS" tempkeys list || return 1
+    "$KSTATELESS" tempkeys list | grep -q "^$TK@$REALM  *1 "
+}
+
 # --- run -----------------------------------------------------------------
 
 say "krb5-stateless demo: a throwaway realm $REALM on loopback"
 say "Source $SRCDIR, scratch directory $WORK"
 
 step "Debian packages installed" step_dependencies
-step "Project built out of tree (stateless.so, devreg.so, kstateless, kregister)" step_build
-step "Registration service CA and identity, and a device key (openssl)" step_pki
+step "Project built out of tree (stateless.so, devreg.so, tempkey.so, kstateless, kregister, ktempkey)" step_build
+step "Registration service CA and identity, a device key, a servers' CA (openssl)" step_pki
 step "Realm $REALM configured with the stateless backend and devreg" step_config
 step "kstateless init created the realm secret (mode 600)" step_init
 step "kstateless check-value printed the same check value" step_check_value
@@ -607,6 +672,10 @@ step "$CAMERA registered anonymously and logged in (stock kinit)" step_anonymous
 step "The anonymous camera reaches only unprovisioned_services" step_restricted
 step "$DEVICE got a user-to-user ticket for $CAMERA" step_u2u
 step "An unstaged device is refused, and told why" step_refusal
+step "A certificate for $TK's host from the servers' CA (openssl)" step_tk_pki
+step "ktempkey registered a temporary key for $TK (key id 1)" step_tk_register
+step "kvno -k: a ticket for $TK in key id 1, valid with its keytab" step_tk_kvno
+step "kstateless tempkeys list shows the key (never its bytes)" step_tk_list
 
 say ""
 say "Summary"
