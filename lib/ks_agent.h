@@ -1,0 +1,3 @@
+#ifndef KS_AGENT_H
+#define KS_AGENT_H
+#endif

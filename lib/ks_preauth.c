@@ -1,0 +1,3 @@
+/* placeholder: being written */
+#include "config.h"
+extern int ks_preauth_placeholder;

@@ -1,0 +1,3 @@
+#ifndef KS_PREAUTH_H
+#define KS_PREAUTH_H
+#endif

@@ -1,0 +1,2 @@
+/* placeholder: being written */
+extern int tamper_common_placeholder;

@@ -1,0 +1,3 @@
+#ifndef TAMPER_COMMON_H
+#define TAMPER_COMMON_H
+#endif
