@@ -42,16 +42,16 @@
  *          PKINIT (-A -X X509_anchors=FILE:ca.pem).  -P PATYPE (repeatable)
  *          sets the preauth list of the options (kinit has no such
  *          option; krb5_get_init_creds_opt_set_preauth_list): libkrb5
- *          then sends those types optimistically in the first request.  A tempkey registration
- *          needs it (-P -1602, as ktempkey does it): without it libkrb5
- *          answers the KDC's preauth-required error with encrypted
- *          timestamp first, which asks a prompter for a password.  One
- *          tempkey registration (-p host/NAME -P -1602 -X
+ *          then tries those types optimistically in the first request.
+ *          A tempkey registration (-p host/NAME -P -1602 -X
  *          tempkey_identity=FILE:c.pem,k.pem -X tempkey_anchor=FILE:ca.pem
- *          -X tempkey_keytab=FILE:srv.keytab) generates a new key, writes
- *          it into the keytab and its state file and registers it: every
- *          request is a new key id, so registrations of one principal are
- *          serialized (use -c 1).
+ *          -X tempkey_keytab=FILE:srv.keytab) uses it as ktempkey does, so
+ *          that the exchange starts with tempkey whatever the order of the
+ *          KDC's preauth hints (without it, libkrb5 answers the KDC's
+ *          PREAUTH_REQUIRED with the first hinted mechanism that works);
+ *          each request generates a new key, writes it into the keytab and
+ *          its state file and registers it, so registrations of one
+ *          principal are serialized on key ids (use -c 1).
  *
  * The keytab (as, tgs, names) is copied into a MEMORY keytab at start-up,
  * so that requests do not reread a file.  With -a HOST:PORT, every process
