@@ -25,7 +25,7 @@
  *   verifiers are kept as opaque ANY values) and AD-AUTH-INDICATOR
  *   (SEQUENCE OF UTF8String).
  *
- * Decoding is two steps: der_decode() turns bytes into the template
+ * Decoding is two steps: ks_der_decode() turns bytes into the template
  * structure, refusing anything that is not exactly one DER value (it
  * re-encodes and compares, which rejects every BER variant OpenSSL's
  * decoder tolerates); then a *_from_asn1() function copies each field out,
@@ -257,19 +257,19 @@ static_ASN1_ITEM_TEMPLATE_END(KS_AUTH_INDICATOR)
 /* ---- DER in and out ----------------------------------------------------- */
 
 /*
- * Decode the len bytes at der as one DER value of type it into *val_out.
- * Anything after the value, and any encoding that is not the DER one, is
- * refused.
+ * Decode the len bytes at der as one DER value of type it into *val_out
+ * (see ks_asn1.h).  With cleanse, the re-encoding made for the DER check
+ * is zeroed before it is freed: it is a copy of the input.
  */
 static krb5_error_code
 der_decode(const ASN1_ITEM *it, const unsigned char *der, size_t len,
-           ASN1_VALUE **val_out)
+           ASN1_VALUE **val_out, int cleanse)
 {
     const unsigned char *p = der;
     unsigned char *again = NULL;
     ASN1_VALUE *val;
     krb5_error_code ret;
-    int againlen;
+    int againlen = -1;
 
     if (der == NULL || len == 0 || len > KS_ASN1_MAX_INPUT)
         return ASN1_BAD_LENGTH;
@@ -293,16 +293,32 @@ der_decode(const ASN1_ITEM *it, const unsigned char *der, size_t len,
     ret = 0;
 
 cleanup:
-    OPENSSL_free(again);
+    if (cleanse && again != NULL)
+        OPENSSL_clear_free(again, againlen > 0 ? (size_t)againlen : 0);
+    else
+        OPENSSL_free(again);
     ASN1_item_free(val, it);
     ERR_clear_error();
     return ret;
 }
 
-/* DER-encode val of type it into malloc'ed *der_out and *len_out. */
-static krb5_error_code
-der_encode(const ASN1_ITEM *it, ASN1_VALUE *val, unsigned char **der_out,
-           size_t *len_out)
+krb5_error_code
+ks_der_decode(const ASN1_ITEM *it, const unsigned char *der, size_t len,
+              ASN1_VALUE **val_out)
+{
+    return der_decode(it, der, len, val_out, 0);
+}
+
+krb5_error_code
+ks_der_decode_secret(const ASN1_ITEM *it, const unsigned char *der,
+                     size_t len, ASN1_VALUE **val_out)
+{
+    return der_decode(it, der, len, val_out, 1);
+}
+
+krb5_error_code
+ks_der_encode(const ASN1_ITEM *it, ASN1_VALUE *val, unsigned char **der_out,
+              size_t *len_out)
 {
     unsigned char *buf, *p;
     int len;
@@ -317,7 +333,8 @@ der_encode(const ASN1_ITEM *it, ASN1_VALUE *val, unsigned char **der_out,
         return ENOMEM;
     p = buf;
     if (ASN1_item_i2d(val, &p, it) != len) {
-        free(buf);
+        /* It may hold part of a key (TempkeyKeys). */
+        ks_zfree(buf, len);
         ERR_clear_error();
         return EINVAL;
     }
@@ -329,8 +346,8 @@ der_encode(const ASN1_ITEM *it, ASN1_VALUE *val, unsigned char **der_out,
 /* ---- field helpers ------------------------------------------------------ */
 
 /* Nonzero if the len bytes at s are UTF-8 (RFC 3629) with no NUL. */
-static int
-utf8_valid(const unsigned char *s, size_t len)
+int
+ks_utf8_valid(const unsigned char *s, size_t len)
 {
     size_t i = 0, n, k;
     uint32_t c, min;
@@ -373,8 +390,8 @@ utf8_valid(const unsigned char *s, size_t len)
 }
 
 /* Nonzero if s is a NUL-terminated UTF-8 string of min..max bytes. */
-static int
-text_valid(const char *s, size_t min, size_t max)
+int
+ks_text_valid(const char *s, size_t min, size_t max)
 {
     size_t len;
 
@@ -382,12 +399,12 @@ text_valid(const char *s, size_t min, size_t max)
         return 0;
     len = strlen(s);
     return len >= min && len <= max &&
-        utf8_valid((const unsigned char *)s, len);
+        ks_utf8_valid((const unsigned char *)s, len);
 }
 
 /* Nonzero if d holds min..max bytes. */
-static int
-octets_valid(const krb5_data *d, size_t min, size_t max)
+int
+ks_octets_valid(const krb5_data *d, size_t min, size_t max)
 {
     return d->length >= min && d->length <= max &&
         (d->data != NULL || d->length == 0);
@@ -415,13 +432,13 @@ public_key_valid(int32_t group, const krb5_data *pub)
 }
 
 /* Copy the contents of os (min..max bytes) into a new malloc'ed *out. */
-static krb5_error_code
-octets_from_asn1(const ASN1_OCTET_STRING *os, size_t min, size_t max,
-                 krb5_data *out)
+krb5_error_code
+ks_octets_from_asn1(const ASN1_OCTET_STRING *os, size_t min, size_t max,
+                    krb5_data *out)
 {
     size_t len;
 
-    if (os == NULL || os->length < 0)
+    if (os == NULL || os->length < 0 || (os->data == NULL && os->length > 0))
         return ASN1_MISSING_FIELD;
     len = os->length;
     if (len < min || len > max)
@@ -437,8 +454,8 @@ octets_from_asn1(const ASN1_OCTET_STRING *os, size_t min, size_t max,
 }
 
 /* Copy the contents of os, which must be exactly len bytes, to out. */
-static krb5_error_code
-fixed_from_asn1(const ASN1_OCTET_STRING *os, unsigned char *out, size_t len)
+krb5_error_code
+ks_fixed_from_asn1(const ASN1_OCTET_STRING *os, unsigned char *out, size_t len)
 {
     if (os == NULL || os->data == NULL)
         return ASN1_MISSING_FIELD;
@@ -448,13 +465,17 @@ fixed_from_asn1(const ASN1_OCTET_STRING *os, unsigned char *out, size_t len)
     return 0;
 }
 
-/* Set os (allocated by the template) to len bytes at data. */
-static krb5_error_code
-octets_to_asn1(ASN1_OCTET_STRING *os, const void *data, size_t len)
+krb5_error_code
+ks_octets_to_asn1(ASN1_OCTET_STRING **osp, const void *data, size_t len)
 {
-    if (os == NULL || len > INT_MAX)
+    if (osp == NULL || len > INT_MAX)
         return EINVAL;
-    if (!ASN1_OCTET_STRING_set(os, data, (int)len)) {
+    if (*osp == NULL) {
+        *osp = ASN1_OCTET_STRING_new();
+        if (*osp == NULL)
+            return ENOMEM;
+    }
+    if (!ASN1_OCTET_STRING_set(*osp, data, (int)len)) {
         ERR_clear_error();
         return ENOMEM;
     }
@@ -463,8 +484,8 @@ octets_to_asn1(ASN1_OCTET_STRING *os, const void *data, size_t len)
 
 /* Copy the UTF8String s (min..max bytes, valid UTF-8, no NUL) into a new
  * NUL-terminated *out. */
-static krb5_error_code
-text_from_asn1(const ASN1_UTF8STRING *s, size_t min, size_t max, char **out)
+krb5_error_code
+ks_text_from_asn1(const ASN1_UTF8STRING *s, size_t min, size_t max, char **out)
 {
     size_t len;
     char *t;
@@ -474,7 +495,7 @@ text_from_asn1(const ASN1_UTF8STRING *s, size_t min, size_t max, char **out)
     if (s->type != V_ASN1_UTF8STRING)
         return ASN1_BAD_FORMAT;
     len = s->length;
-    if (len < min || len > max || !utf8_valid(s->data, len))
+    if (len < min || len > max || !ks_utf8_valid(s->data, len))
         return ASN1_BAD_FORMAT;
     t = malloc(len + 1);
     if (t == NULL)
@@ -483,6 +504,20 @@ text_from_asn1(const ASN1_UTF8STRING *s, size_t min, size_t max, char **out)
         memcpy(t, s->data, len);
     t[len] = '\0';
     *out = t;
+    return 0;
+}
+
+krb5_error_code
+ks_text_to_asn1(ASN1_UTF8STRING **sp, const char *text)
+{
+    if (sp == NULL || text == NULL || strlen(text) > INT_MAX)
+        return EINVAL;
+    if (*sp == NULL)
+        *sp = ASN1_UTF8STRING_new();
+    if (*sp == NULL || !ASN1_STRING_set(*sp, text, (int)strlen(text))) {
+        ERR_clear_error();
+        return ENOMEM;
+    }
     return 0;
 }
 
@@ -557,7 +592,7 @@ challenge_valid(const struct ks_devreg_challenge *c)
 {
     size_t i;
 
-    if (!octets_valid(&c->freshness_token, 0, KS_DEVREG_MAX_TOKEN))
+    if (!ks_octets_valid(&c->freshness_token, 0, KS_DEVREG_MAX_TOKEN))
         return 0;
     if (c->groups == NULL || c->ngroups < 1 ||
         c->ngroups > KS_DEVREG_MAX_GROUPS)
@@ -574,31 +609,31 @@ register_valid(const struct ks_devreg_register *r)
 {
     return (r->mode == KS_DEVREG_MODE_STAGED ||
             r->mode == KS_DEVREG_MODE_ANONYMOUS) &&
-        octets_valid(&r->auth_pack, 1, KS_DEVREG_MAX_CMS);
+        ks_octets_valid(&r->auth_pack, 1, KS_DEVREG_MAX_CMS);
 }
 
 static int
 reply_valid(const struct ks_devreg_reply *r)
 {
-    return octets_valid(&r->signed_dh_info, 1, KS_DEVREG_MAX_CMS);
+    return ks_octets_valid(&r->signed_dh_info, 1, KS_DEVREG_MAX_CMS);
 }
 
 static int
 login_valid(const struct ks_devreg_login *l)
 {
-    return octets_valid(&l->ap_req, 1, KS_DEVREG_MAX_AP_REQ);
+    return ks_octets_valid(&l->ap_req, 1, KS_DEVREG_MAX_AP_REQ);
 }
 
 static int
 error_valid(const struct ks_devreg_error *e)
 {
-    return e->text == NULL || text_valid(e->text, 0, KS_DEVREG_MAX_TEXT);
+    return e->text == NULL || ks_text_valid(e->text, 0, KS_DEVREG_MAX_TEXT);
 }
 
 static int
 auth_pack_valid(const struct ks_devreg_auth_pack *ap)
 {
-    return octets_valid(&ap->freshness_token, 0, KS_DEVREG_MAX_TOKEN) &&
+    return ks_octets_valid(&ap->freshness_token, 0, KS_DEVREG_MAX_TOKEN) &&
         time_valid(ap->ctime) && public_key_valid(ap->group,
                                                   &ap->client_public);
 }
@@ -613,7 +648,7 @@ static int
 freshness_valid(const struct ks_freshness_plain *fp)
 {
     return time_valid(fp->kdc_time) &&
-        text_valid(fp->client, 1, KS_DEVREG_MAX_CLIENT);
+        ks_text_valid(fp->client, 1, KS_DEVREG_MAX_CLIENT);
 }
 
 /* ---- DevregMessage ------------------------------------------------------ */
@@ -633,8 +668,8 @@ challenge_to_asn1(const struct ks_devreg_challenge *in, KS_CHALLENGE **out)
     if (c == NULL)
         return ENOMEM;
     c->version = KS_DEVREG_VERSION;
-    ret = octets_to_asn1(c->freshness_token, in->freshness_token.data,
-                         in->freshness_token.length);
+    ret = ks_octets_to_asn1(&c->freshness_token, in->freshness_token.data,
+                            in->freshness_token.length);
     if (ret)
         goto cleanup;
     for (i = 0; i < in->ngroups; i++) {
@@ -670,8 +705,8 @@ challenge_from_asn1(const KS_CHALLENGE *c, struct ks_devreg_challenge *out)
     if (c->anonymous_ok != 0 && c->anonymous_ok != 0xff)
         return ASN1_BAD_FORMAT;
     out->anonymous_ok = (c->anonymous_ok != 0);
-    ret = octets_from_asn1(c->freshness_token, 0, KS_DEVREG_MAX_TOKEN,
-                           &out->freshness_token);
+    ret = ks_octets_from_asn1(c->freshness_token, 0, KS_DEVREG_MAX_TOKEN,
+                              &out->freshness_token);
     if (ret)
         return ret;
     if (c->groups == NULL)
@@ -713,8 +748,8 @@ register_to_asn1(const struct ks_devreg_register *in, KS_REGISTER **out)
         return ENOMEM;
     r->version = KS_DEVREG_VERSION;
     r->mode = in->mode;
-    ret = octets_to_asn1(r->auth_pack, in->auth_pack.data,
-                         in->auth_pack.length);
+    ret = ks_octets_to_asn1(&r->auth_pack, in->auth_pack.data,
+                            in->auth_pack.length);
     if (ret) {
         ASN1_item_free((ASN1_VALUE *)r, ASN1_ITEM_rptr(KS_REGISTER));
         return ret;
@@ -732,8 +767,8 @@ register_from_asn1(const KS_REGISTER *r, struct ks_devreg_register *out)
     if (r->version != KS_DEVREG_VERSION)
         return ASN1_BAD_FORMAT;
     out->mode = r->mode;
-    ret = octets_from_asn1(r->auth_pack, 0, KS_DEVREG_MAX_CMS,
-                           &out->auth_pack);
+    ret = ks_octets_from_asn1(r->auth_pack, 0, KS_DEVREG_MAX_CMS,
+                              &out->auth_pack);
     if (ret)
         return ret;
     return register_valid(out) ? 0 : ASN1_BAD_FORMAT;
@@ -751,8 +786,8 @@ reply_to_asn1(const struct ks_devreg_reply *in, KS_REPLY **out)
     r = (KS_REPLY *)ASN1_item_new(ASN1_ITEM_rptr(KS_REPLY));
     if (r == NULL)
         return ENOMEM;
-    ret = octets_to_asn1(r->signed_dh_info, in->signed_dh_info.data,
-                         in->signed_dh_info.length);
+    ret = ks_octets_to_asn1(&r->signed_dh_info, in->signed_dh_info.data,
+                            in->signed_dh_info.length);
     if (ret) {
         ASN1_item_free((ASN1_VALUE *)r, ASN1_ITEM_rptr(KS_REPLY));
         return ret;
@@ -767,8 +802,8 @@ reply_from_asn1(const KS_REPLY *r, struct ks_devreg_reply *out)
 {
     krb5_error_code ret;
 
-    ret = octets_from_asn1(r->signed_dh_info, 0, KS_DEVREG_MAX_CMS,
-                           &out->signed_dh_info);
+    ret = ks_octets_from_asn1(r->signed_dh_info, 0, KS_DEVREG_MAX_CMS,
+                              &out->signed_dh_info);
     if (ret)
         return ret;
     return reply_valid(out) ? 0 : ASN1_BAD_FORMAT;
@@ -787,7 +822,7 @@ login_to_asn1(const struct ks_devreg_login *in, KS_LOGIN **out)
     if (l == NULL)
         return ENOMEM;
     l->version = KS_DEVREG_VERSION;
-    ret = octets_to_asn1(l->ap_req, in->ap_req.data, in->ap_req.length);
+    ret = ks_octets_to_asn1(&l->ap_req, in->ap_req.data, in->ap_req.length);
     if (ret) {
         ASN1_item_free((ASN1_VALUE *)l, ASN1_ITEM_rptr(KS_LOGIN));
         return ret;
@@ -804,7 +839,8 @@ login_from_asn1(const KS_LOGIN *l, struct ks_devreg_login *out)
 
     if (l->version != KS_DEVREG_VERSION)
         return ASN1_BAD_FORMAT;
-    ret = octets_from_asn1(l->ap_req, 0, KS_DEVREG_MAX_AP_REQ, &out->ap_req);
+    ret = ks_octets_from_asn1(l->ap_req, 0, KS_DEVREG_MAX_AP_REQ,
+                              &out->ap_req);
     if (ret)
         return ret;
     return login_valid(out) ? 0 : ASN1_BAD_FORMAT;
@@ -815,6 +851,7 @@ static krb5_error_code
 error_to_asn1(const struct ks_devreg_error *in, KS_ERROR **out)
 {
     KS_ERROR *e;
+    krb5_error_code ret;
 
     if (!error_valid(in))
         return EINVAL;
@@ -823,12 +860,10 @@ error_to_asn1(const struct ks_devreg_error *in, KS_ERROR **out)
         return ENOMEM;
     e->code = in->code;
     if (in->text != NULL) {
-        e->text = ASN1_UTF8STRING_new();
-        if (e->text == NULL ||
-            !ASN1_STRING_set(e->text, in->text, (int)strlen(in->text))) {
+        ret = ks_text_to_asn1(&e->text, in->text);
+        if (ret) {
             ASN1_item_free((ASN1_VALUE *)e, ASN1_ITEM_rptr(KS_ERROR));
-            ERR_clear_error();
-            return ENOMEM;
+            return ret;
         }
     }
     *out = e;
@@ -843,7 +878,7 @@ error_from_asn1(const KS_ERROR *e, struct ks_devreg_error *out)
 
     out->code = e->code;
     if (e->text != NULL) {
-        ret = text_from_asn1(e->text, 0, KS_DEVREG_MAX_TEXT, &out->text);
+        ret = ks_text_from_asn1(e->text, 0, KS_DEVREG_MAX_TEXT, &out->text);
         if (ret)
             return ret;
     }
@@ -883,8 +918,8 @@ ks_devreg_message_encode(const struct ks_devreg_message *msg,
     if (ret)
         goto cleanup;
     m->type = msg->type;
-    ret = der_encode(ASN1_ITEM_rptr(KS_MESSAGE), (ASN1_VALUE *)m, der_out,
-                     len_out);
+    ret = ks_der_encode(ASN1_ITEM_rptr(KS_MESSAGE), (ASN1_VALUE *)m, der_out,
+                        len_out);
 
 cleanup:
     ASN1_item_free((ASN1_VALUE *)m, ASN1_ITEM_rptr(KS_MESSAGE));
@@ -899,8 +934,8 @@ ks_devreg_message_decode(const unsigned char *der, size_t len,
     struct ks_devreg_message *msg = NULL;
     krb5_error_code ret;
 
-    ret = der_decode(ASN1_ITEM_rptr(KS_MESSAGE), der, len,
-                     (ASN1_VALUE **)&m);
+    ret = ks_der_decode(ASN1_ITEM_rptr(KS_MESSAGE), der, len,
+                        (ASN1_VALUE **)&m);
     if (ret)
         return ret;
     msg = calloc(1, sizeof(*msg));
@@ -987,24 +1022,24 @@ ks_devreg_auth_pack_encode(const struct ks_devreg_auth_pack *ap,
     a = (KS_AUTH_PACK *)ASN1_item_new(ASN1_ITEM_rptr(KS_AUTH_PACK));
     if (a == NULL)
         return ENOMEM;
-    ret = octets_to_asn1(a->freshness_token, ap->freshness_token.data,
-                         ap->freshness_token.length);
+    ret = ks_octets_to_asn1(&a->freshness_token, ap->freshness_token.data,
+                            ap->freshness_token.length);
     if (ret)
         goto cleanup;
-    ret = octets_to_asn1(a->req_body_hash, ap->req_body_hash,
-                         sizeof(ap->req_body_hash));
+    ret = ks_octets_to_asn1(&a->req_body_hash, ap->req_body_hash,
+                            sizeof(ap->req_body_hash));
     if (ret)
         goto cleanup;
     ret = time_to_asn1(a->ctime, ap->ctime);
     if (ret)
         goto cleanup;
     a->group = ap->group;
-    ret = octets_to_asn1(a->client_public, ap->client_public.data,
-                         ap->client_public.length);
+    ret = ks_octets_to_asn1(&a->client_public, ap->client_public.data,
+                            ap->client_public.length);
     if (ret)
         goto cleanup;
-    ret = der_encode(ASN1_ITEM_rptr(KS_AUTH_PACK), (ASN1_VALUE *)a, der_out,
-                     len_out);
+    ret = ks_der_encode(ASN1_ITEM_rptr(KS_AUTH_PACK), (ASN1_VALUE *)a, der_out,
+                        len_out);
 
 cleanup:
     ASN1_item_free((ASN1_VALUE *)a, ASN1_ITEM_rptr(KS_AUTH_PACK));
@@ -1019,8 +1054,8 @@ ks_devreg_auth_pack_decode(const unsigned char *der, size_t len,
     struct ks_devreg_auth_pack *ap = NULL;
     krb5_error_code ret;
 
-    ret = der_decode(ASN1_ITEM_rptr(KS_AUTH_PACK), der, len,
-                     (ASN1_VALUE **)&a);
+    ret = ks_der_decode(ASN1_ITEM_rptr(KS_AUTH_PACK), der, len,
+                        (ASN1_VALUE **)&a);
     if (ret)
         return ret;
     ap = calloc(1, sizeof(*ap));
@@ -1028,20 +1063,20 @@ ks_devreg_auth_pack_decode(const unsigned char *der, size_t len,
         ret = ENOMEM;
         goto cleanup;
     }
-    ret = octets_from_asn1(a->freshness_token, 0, KS_DEVREG_MAX_TOKEN,
-                           &ap->freshness_token);
+    ret = ks_octets_from_asn1(a->freshness_token, 0, KS_DEVREG_MAX_TOKEN,
+                              &ap->freshness_token);
     if (ret)
         goto cleanup;
-    ret = fixed_from_asn1(a->req_body_hash, ap->req_body_hash,
-                          sizeof(ap->req_body_hash));
+    ret = ks_fixed_from_asn1(a->req_body_hash, ap->req_body_hash,
+                             sizeof(ap->req_body_hash));
     if (ret)
         goto cleanup;
     ret = time_from_asn1(a->ctime, &ap->ctime);
     if (ret)
         goto cleanup;
     ap->group = a->group;
-    ret = octets_from_asn1(a->client_public, 0, KS_DEVREG_P256_PUBLIC_LEN,
-                           &ap->client_public);
+    ret = ks_octets_from_asn1(a->client_public, 0, KS_DEVREG_P256_PUBLIC_LEN,
+                              &ap->client_public);
     if (ret)
         goto cleanup;
     if (!auth_pack_valid(ap)) {
@@ -1079,17 +1114,17 @@ ks_devreg_dh_info_encode(const struct ks_devreg_dh_info *dh,
     d = (KS_DH_INFO *)ASN1_item_new(ASN1_ITEM_rptr(KS_DH_INFO));
     if (d == NULL)
         return ENOMEM;
-    ret = octets_to_asn1(d->auth_pack_hash, dh->auth_pack_hash,
-                         sizeof(dh->auth_pack_hash));
+    ret = ks_octets_to_asn1(&d->auth_pack_hash, dh->auth_pack_hash,
+                            sizeof(dh->auth_pack_hash));
     if (ret)
         goto cleanup;
     d->group = dh->group;
-    ret = octets_to_asn1(d->kdc_public, dh->kdc_public.data,
-                         dh->kdc_public.length);
+    ret = ks_octets_to_asn1(&d->kdc_public, dh->kdc_public.data,
+                            dh->kdc_public.length);
     if (ret)
         goto cleanup;
-    ret = der_encode(ASN1_ITEM_rptr(KS_DH_INFO), (ASN1_VALUE *)d, der_out,
-                     len_out);
+    ret = ks_der_encode(ASN1_ITEM_rptr(KS_DH_INFO), (ASN1_VALUE *)d, der_out,
+                        len_out);
 
 cleanup:
     ASN1_item_free((ASN1_VALUE *)d, ASN1_ITEM_rptr(KS_DH_INFO));
@@ -1104,8 +1139,8 @@ ks_devreg_dh_info_decode(const unsigned char *der, size_t len,
     struct ks_devreg_dh_info *dh = NULL;
     krb5_error_code ret;
 
-    ret = der_decode(ASN1_ITEM_rptr(KS_DH_INFO), der, len,
-                     (ASN1_VALUE **)&d);
+    ret = ks_der_decode(ASN1_ITEM_rptr(KS_DH_INFO), der, len,
+                        (ASN1_VALUE **)&d);
     if (ret)
         return ret;
     dh = calloc(1, sizeof(*dh));
@@ -1113,13 +1148,13 @@ ks_devreg_dh_info_decode(const unsigned char *der, size_t len,
         ret = ENOMEM;
         goto cleanup;
     }
-    ret = fixed_from_asn1(d->auth_pack_hash, dh->auth_pack_hash,
-                          sizeof(dh->auth_pack_hash));
+    ret = ks_fixed_from_asn1(d->auth_pack_hash, dh->auth_pack_hash,
+                             sizeof(dh->auth_pack_hash));
     if (ret)
         goto cleanup;
     dh->group = d->group;
-    ret = octets_from_asn1(d->kdc_public, 0, KS_DEVREG_P256_PUBLIC_LEN,
-                           &dh->kdc_public);
+    ret = ks_octets_from_asn1(d->kdc_public, 0, KS_DEVREG_P256_PUBLIC_LEN,
+                              &dh->kdc_public);
     if (ret)
         goto cleanup;
     if (!dh_info_valid(dh)) {
@@ -1159,13 +1194,11 @@ ks_freshness_plain_encode(const struct ks_freshness_plain *fp,
     ret = time_to_asn1(f->kdc_time, fp->kdc_time);
     if (ret)
         goto cleanup;
-    if (!ASN1_STRING_set(f->client, fp->client, (int)strlen(fp->client))) {
-        ERR_clear_error();
-        ret = ENOMEM;
+    ret = ks_text_to_asn1(&f->client, fp->client);
+    if (ret)
         goto cleanup;
-    }
-    ret = der_encode(ASN1_ITEM_rptr(KS_FRESHNESS), (ASN1_VALUE *)f, der_out,
-                     len_out);
+    ret = ks_der_encode(ASN1_ITEM_rptr(KS_FRESHNESS), (ASN1_VALUE *)f, der_out,
+                        len_out);
 
 cleanup:
     ASN1_item_free((ASN1_VALUE *)f, ASN1_ITEM_rptr(KS_FRESHNESS));
@@ -1180,8 +1213,8 @@ ks_freshness_plain_decode(const unsigned char *der, size_t len,
     struct ks_freshness_plain *fp = NULL;
     krb5_error_code ret;
 
-    ret = der_decode(ASN1_ITEM_rptr(KS_FRESHNESS), der, len,
-                     (ASN1_VALUE **)&f);
+    ret = ks_der_decode(ASN1_ITEM_rptr(KS_FRESHNESS), der, len,
+                        (ASN1_VALUE **)&f);
     if (ret)
         return ret;
     fp = calloc(1, sizeof(*fp));
@@ -1192,7 +1225,7 @@ ks_freshness_plain_decode(const unsigned char *der, size_t len,
     ret = time_from_asn1(f->kdc_time, &fp->kdc_time);
     if (ret)
         goto cleanup;
-    ret = text_from_asn1(f->client, 1, KS_DEVREG_MAX_CLIENT, &fp->client);
+    ret = ks_text_from_asn1(f->client, 1, KS_DEVREG_MAX_CLIENT, &fp->client);
     if (ret)
         goto cleanup;
     if (!freshness_valid(fp)) {
@@ -1343,8 +1376,8 @@ ks_krb5_principal_name_der(krb5_context ctx, krb5_const_principal princ,
     ret = principal_to_asn1(princ, &pn);
     if (ret)
         return ret;
-    ret = der_encode(ASN1_ITEM_rptr(KS_KRB5_PRINCIPAL_NAME), (ASN1_VALUE *)pn,
-                     der, len);
+    ret = ks_der_encode(ASN1_ITEM_rptr(KS_KRB5_PRINCIPAL_NAME),
+                        (ASN1_VALUE *)pn, der, len);
     ASN1_item_free((ASN1_VALUE *)pn, ASN1_ITEM_rptr(KS_KRB5_PRINCIPAL_NAME));
     return ret;
 }
@@ -1374,8 +1407,8 @@ ks_krb5_principal_name_decode(krb5_context ctx, const unsigned char *der,
     int i, n;
 
     memset(&view, 0, sizeof(view));
-    ret = der_decode(ASN1_ITEM_rptr(KS_KRB5_PRINCIPAL_NAME), der, len,
-                     (ASN1_VALUE **)&pn);
+    ret = ks_der_decode(ASN1_ITEM_rptr(KS_KRB5_PRINCIPAL_NAME), der, len,
+                        (ASN1_VALUE **)&pn);
     if (ret)
         return ret;
     if (pn->principal_name == NULL ||
@@ -1417,10 +1450,10 @@ cleanup:
 
 /* ---- RFC 8636 OtherInfo ------------------------------------------------- */
 
-/* DER KRB5PrincipalName of princ into os. */
+/* DER KRB5PrincipalName of princ into *osp. */
 static krb5_error_code
 principal_octets(krb5_context ctx, krb5_const_principal princ,
-                 ASN1_OCTET_STRING *os)
+                 ASN1_OCTET_STRING **osp)
 {
     unsigned char *der = NULL;
     size_t len = 0;
@@ -1429,7 +1462,7 @@ principal_octets(krb5_context ctx, krb5_const_principal princ,
     ret = ks_krb5_principal_name_der(ctx, princ, &der, &len);
     if (ret)
         return ret;
-    ret = octets_to_asn1(os, der, len);
+    ret = ks_octets_to_asn1(osp, der, len);
     free(der);
     return ret;
 }
@@ -1449,22 +1482,18 @@ supp_pub_info_octets(krb5_enctype enctype, const krb5_data *as_req,
     if (spi == NULL)
         return ENOMEM;
     spi->enctype = enctype;
-    ret = octets_to_asn1(spi->as_req, as_req->data, as_req->length);
+    ret = ks_octets_to_asn1(&spi->as_req, as_req->data, as_req->length);
     if (ret)
         goto cleanup;
-    ret = octets_to_asn1(spi->pk_as_rep, pk_as_rep->data, pk_as_rep->length);
+    ret = ks_octets_to_asn1(&spi->pk_as_rep, pk_as_rep->data,
+                            pk_as_rep->length);
     if (ret)
         goto cleanup;
-    ret = der_encode(ASN1_ITEM_rptr(KS_SUPP_PUB_INFO), (ASN1_VALUE *)spi,
-                     &der, &len);
+    ret = ks_der_encode(ASN1_ITEM_rptr(KS_SUPP_PUB_INFO), (ASN1_VALUE *)spi,
+                        &der, &len);
     if (ret)
         goto cleanup;
-    os = ASN1_OCTET_STRING_new();
-    if (os == NULL) {
-        ret = ENOMEM;
-        goto cleanup;
-    }
-    ret = octets_to_asn1(os, der, len);
+    ret = ks_octets_to_asn1(&os, der, len);
     if (ret)
         goto cleanup;
     *os_out = os;
@@ -1506,18 +1535,18 @@ ks_pkinit_other_info_der(krb5_context ctx, const char *kdf_oid,
         goto cleanup;
     }
     obj = NULL;
-    ret = principal_octets(ctx, client, oi->party_u_info);
+    ret = principal_octets(ctx, client, &oi->party_u_info);
     if (ret)
         goto cleanup;
-    ret = principal_octets(ctx, server, oi->party_v_info);
+    ret = principal_octets(ctx, server, &oi->party_v_info);
     if (ret)
         goto cleanup;
     ret = supp_pub_info_octets(enctype, as_req, pk_as_rep,
                                &oi->supp_pub_info);
     if (ret)
         goto cleanup;
-    ret = der_encode(ASN1_ITEM_rptr(KS_OTHER_INFO), (ASN1_VALUE *)oi, der,
-                     len);
+    ret = ks_der_encode(ASN1_ITEM_rptr(KS_OTHER_INFO), (ASN1_VALUE *)oi, der,
+                        len);
 
 cleanup:
     ASN1_OBJECT_free(obj);
@@ -1558,8 +1587,8 @@ add_indicators(const ASN1_OCTET_STRING *data, struct indicator_list *list)
 
     if (data == NULL || data->data == NULL)
         return ASN1_MISSING_FIELD;
-    ret = der_decode(ASN1_ITEM_rptr(KS_AUTH_INDICATOR), data->data,
-                     data->length, (ASN1_VALUE **)&ai);
+    ret = ks_der_decode(ASN1_ITEM_rptr(KS_AUTH_INDICATOR), data->data,
+                        data->length, (ASN1_VALUE **)&ai);
     if (ret)
         return ret;
     n = sk_ASN1_UTF8STRING_num(ai);
@@ -1568,8 +1597,8 @@ add_indicators(const ASN1_OCTET_STRING *data, struct indicator_list *list)
             ret = ASN1_OVERFLOW;
             goto cleanup;
         }
-        ret = text_from_asn1(sk_ASN1_UTF8STRING_value(ai, i), 0,
-                             KS_MAX_INDICATOR_LEN, &s);
+        ret = ks_text_from_asn1(sk_ASN1_UTF8STRING_value(ai, i), 0,
+                                KS_MAX_INDICATOR_LEN, &s);
         if (ret)
             goto cleanup;
         nv = realloc(list->v, (list->n + 2) * sizeof(*nv));
@@ -1601,8 +1630,8 @@ add_cammac(const ASN1_OCTET_STRING *data, struct indicator_list *list)
 
     if (data == NULL || data->data == NULL)
         return ASN1_MISSING_FIELD;
-    ret = der_decode(ASN1_ITEM_rptr(KS_CAMMAC), data->data, data->length,
-                     (ASN1_VALUE **)&cammac);
+    ret = ks_der_decode(ASN1_ITEM_rptr(KS_CAMMAC), data->data, data->length,
+                        (ASN1_VALUE **)&cammac);
     if (ret)
         return ret;
     if (cammac->elements == NULL) {
@@ -1639,8 +1668,8 @@ add_if_relevant(const unsigned char *der, size_t len,
     krb5_error_code ret;
     int i, n;
 
-    ret = der_decode(ASN1_ITEM_rptr(KS_AUTHDATA), der, len,
-                     (ASN1_VALUE **)&ad);
+    ret = ks_der_decode(ASN1_ITEM_rptr(KS_AUTHDATA), der, len,
+                        (ASN1_VALUE **)&ad);
     if (ret)
         return ret;
     n = sk_KS_AD_ELEMENT_num(ad);
@@ -1726,7 +1755,8 @@ elements_to_asn1(krb5_authdata *const *list, STACK_OF(KS_AD_ELEMENT) *st)
         if (e == NULL)
             return ENOMEM;
         e->ad_type = list[i]->ad_type;
-        ret = octets_to_asn1(e->ad_data, list[i]->contents, list[i]->length);
+        ret = ks_octets_to_asn1(&e->ad_data, list[i]->contents,
+                                list[i]->length);
         if (ret == 0 && !sk_KS_AD_ELEMENT_push(st, e))
             ret = ENOMEM;
         if (ret) {
@@ -1749,8 +1779,8 @@ ks_authdata_encode(krb5_authdata *const *list, unsigned char **der,
         return ENOMEM;
     ret = elements_to_asn1(list, ad);
     if (!ret) {
-        ret = der_encode(ASN1_ITEM_rptr(KS_AUTHDATA), (ASN1_VALUE *)ad, der,
-                         len);
+        ret = ks_der_encode(ASN1_ITEM_rptr(KS_AUTHDATA), (ASN1_VALUE *)ad, der,
+                            len);
     }
     ASN1_item_free((ASN1_VALUE *)ad, ASN1_ITEM_rptr(KS_AUTHDATA));
     return ret;
@@ -1768,8 +1798,8 @@ ks_cammac_encode(krb5_authdata *const *elements, unsigned char **der,
         return ENOMEM;
     ret = elements_to_asn1(elements, cammac->elements);
     if (!ret) {
-        ret = der_encode(ASN1_ITEM_rptr(KS_CAMMAC), (ASN1_VALUE *)cammac,
-                         der, len);
+        ret = ks_der_encode(ASN1_ITEM_rptr(KS_CAMMAC), (ASN1_VALUE *)cammac,
+                            der, len);
     }
     ASN1_item_free((ASN1_VALUE *)cammac, ASN1_ITEM_rptr(KS_CAMMAC));
     return ret;
@@ -1788,7 +1818,7 @@ ks_auth_indicator_encode(char *const *indicators, unsigned char **der,
     if (ai == NULL)
         return ENOMEM;
     for (i = 0; indicators != NULL && indicators[i] != NULL; i++) {
-        if (!text_valid(indicators[i], 0, KS_MAX_INDICATOR_LEN)) {
+        if (!ks_text_valid(indicators[i], 0, KS_MAX_INDICATOR_LEN)) {
             ret = EINVAL;
             goto cleanup;
         }
@@ -1801,8 +1831,8 @@ ks_auth_indicator_encode(char *const *indicators, unsigned char **der,
         }
         s = NULL;
     }
-    ret = der_encode(ASN1_ITEM_rptr(KS_AUTH_INDICATOR), (ASN1_VALUE *)ai, der,
-                     len);
+    ret = ks_der_encode(ASN1_ITEM_rptr(KS_AUTH_INDICATOR), (ASN1_VALUE *)ai,
+                        der, len);
 
 cleanup:
     ASN1_UTF8STRING_free(s);
@@ -1821,8 +1851,8 @@ ks_authdata_decode(const unsigned char *der, size_t len,
     krb5_error_code ret;
     int i, n;
 
-    ret = der_decode(ASN1_ITEM_rptr(KS_AUTHDATA), der, len,
-                     (ASN1_VALUE **)&ad);
+    ret = ks_der_decode(ASN1_ITEM_rptr(KS_AUTHDATA), der, len,
+                        (ASN1_VALUE **)&ad);
     if (ret)
         return ret;
     n = sk_KS_AD_ELEMENT_num(ad);

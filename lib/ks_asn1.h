@@ -33,6 +33,7 @@
 #include <stdint.h>
 #include <time.h>
 #include <krb5/krb5.h>
+#include <openssl/asn1.h>
 
 #include "ks_iana.h"
 
@@ -251,5 +252,65 @@ krb5_error_code ks_auth_indicator_encode(char *const *indicators,
  * krb5_free_authdata); an empty SEQUENCE gives a list with no element. */
 krb5_error_code ks_authdata_decode(const unsigned char *der, size_t len,
                                    krb5_authdata ***list_out);
+
+/*
+ * Building blocks of the codecs in lib/ (ks_asn1.c, ks_tempkey_asn1.c),
+ * for OpenSSL ASN.1 template types.  They return the finer codes above
+ * (ASN1_BAD_LENGTH, ASN1_PARSE_ERROR, ASN1_BAD_FORMAT, ASN1_MISSING_FIELD);
+ * a codec that answers every refusal with one code maps them.
+ */
+
+/* Decode the len bytes at der as one DER value of type it into *val_out
+ * (free with ASN1_item_free): trailing bytes, input that is not the DER
+ * encoding of what it decodes to (every BER variant OpenSSL's decoder
+ * tolerates: the value is re-encoded and compared) and input over
+ * KS_ASN1_MAX_INPUT are refused. */
+krb5_error_code ks_der_decode(const ASN1_ITEM *it, const unsigned char *der,
+                              size_t len, ASN1_VALUE **val_out);
+
+/* The same for input holding key material: the re-encoding made for the
+ * comparison is cleansed before it is freed.  (The template's own copies
+ * need a free callback of the type that cleanses them.) */
+krb5_error_code ks_der_decode_secret(const ASN1_ITEM *it,
+                                     const unsigned char *der, size_t len,
+                                     ASN1_VALUE **val_out);
+
+/* DER-encode val of type it into malloc'ed *der_out and *len_out; EINVAL
+ * if OpenSSL cannot encode it. */
+krb5_error_code ks_der_encode(const ASN1_ITEM *it, ASN1_VALUE *val,
+                              unsigned char **der_out, size_t *len_out);
+
+/* Nonzero if the len bytes at s are UTF-8 (RFC 3629: no overlong forms,
+ * no surrogates, nothing above U+10FFFF) with no NUL. */
+int ks_utf8_valid(const unsigned char *s, size_t len);
+
+/* Nonzero if s is a NUL-terminated UTF-8 string of min..max bytes. */
+int ks_text_valid(const char *s, size_t min, size_t max);
+
+/* Nonzero if d holds min..max bytes. */
+int ks_octets_valid(const krb5_data *d, size_t min, size_t max);
+
+/* Copy the contents of os (min..max bytes) into a new malloc'ed out->data
+ * (at least one byte allocated, so an empty value is not NULL). */
+krb5_error_code ks_octets_from_asn1(const ASN1_OCTET_STRING *os, size_t min,
+                                    size_t max, krb5_data *out);
+
+/* Copy the contents of os, which must be exactly len bytes, to out. */
+krb5_error_code ks_fixed_from_asn1(const ASN1_OCTET_STRING *os,
+                                   unsigned char *out, size_t len);
+
+/* Copy the UTF8String s (min..max bytes, valid UTF-8, no NUL) into a new
+ * NUL-terminated *out. */
+krb5_error_code ks_text_from_asn1(const ASN1_UTF8STRING *s, size_t min,
+                                  size_t max, char **out);
+
+/* Set *osp to the len bytes at data; *osp may be NULL (an OPTIONAL field
+ * the template left absent): it is allocated. */
+krb5_error_code ks_octets_to_asn1(ASN1_OCTET_STRING **osp, const void *data,
+                                  size_t len);
+
+/* Set *sp to text (NUL-terminated; checked by the caller's validator);
+ * *sp may be NULL: it is allocated. */
+krb5_error_code ks_text_to_asn1(ASN1_UTF8STRING **sp, const char *text);
 
 #endif

@@ -98,7 +98,8 @@
 
 /*
  * TempkeyError codes, as DevregError's: one per cause a server operator
- * can act on.  The names (tempkey_cause_name()) appear in messages.
+ * can act on.  Their names (the cause table in plugins/tempkey_padata.c)
+ * appear in messages.
  */
 #define KS_TEMPKEY_E_MALFORMED          1  /* undecodable tempkey message */
 #define KS_TEMPKEY_E_BAD_SIGNATURE      2  /* server signature invalid */

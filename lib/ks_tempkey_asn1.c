@@ -3,25 +3,27 @@
  * the rules callers rely on), as OpenSSL ASN.1 templates in the style of
  * ks_asn1.c: EXPLICIT tags, so every context tag wraps its field.
  *
- * Decoding is two steps, as in ks_asn1.c: tk_der_decode() turns bytes into
- * the template structure and refuses anything that is not exactly one DER
- * value (it re-encodes and compares, which rejects every BER variant
- * OpenSSL's decoder tolerates); then a *_from_asn1() function copies each
- * field out, checking that it is present, and the validator the encoder
- * also uses checks ranges and caps.  Every refusal of input is
- * ASN1_PARSE_ERROR: the KDC answers each one with KS_TEMPKEY_E_MALFORMED,
- * so finer codes would only be noise.
+ * Decoding is two steps, with ks_asn1.c's building blocks (ks_asn1.h):
+ * ks_der_decode() turns bytes into the template structure and refuses
+ * anything that is not exactly one DER value (it re-encodes and compares,
+ * which rejects every BER variant OpenSSL's decoder tolerates); then a
+ * *_from_asn1() function copies each field out, checking that it is
+ * present, and the validator the encoder also uses checks ranges and
+ * caps.  Every refusal of input is
+ * ASN1_PARSE_ERROR (tk_refusal() maps the finer codes of ks_asn1.h): the
+ * KDC answers each one with KS_TEMPKEY_E_MALFORMED, so finer codes would
+ * only be noise.
  *
  * TempkeyKeys holds key bytes.  The KS_TK_KEY template has a free callback
  * that cleanses its key OCTET STRING, so every copy OpenSSL makes of a key
  * (decoded, built for encoding, or half-decoded when d2i fails) is zeroed
  * when the template structure is freed; the re-encoding made for the DER
- * check is cleansed too, and ks_tempkey_keys_free() zeroes the C copies.
+ * check is cleansed too (ks_der_decode_secret), and ks_tempkey_keys_free()
+ * zeroes the C copies.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/asn1.h>
@@ -175,112 +177,17 @@ ASN1_SEQUENCE(KS_TK_REPLY_BODY) = {
     ASN1_EXP(KS_TK_REPLY_BODY, req_body_hash, ASN1_OCTET_STRING, 3),
 } static_ASN1_SEQUENCE_END(KS_TK_REPLY_BODY)
 
-/* ---- DER in and out ----------------------------------------------------- */
+/* ---- DER in and out, field helpers ------------------------------------- */
 
 /*
- * Decode the len bytes at der as one DER value of type it into *val_out.
- * Anything after the value, any encoding that is not the DER one and
- * input over KS_ASN1_MAX_INPUT are refused.  The re-encoding made for the
- * comparison is cleansed, since TempkeyKeys carries keys.
+ * The DER wrappers and field helpers are ks_asn1.c's (ks_asn1.h), which
+ * name finer causes of a refusal; every refusal of input here is
+ * ASN1_PARSE_ERROR (see the top of this file).
  */
 static krb5_error_code
-tk_der_decode(const ASN1_ITEM *it, const unsigned char *der, size_t len,
-              ASN1_VALUE **val_out)
+tk_refusal(krb5_error_code ret)
 {
-    const unsigned char *p = der;
-    unsigned char *again = NULL;
-    ASN1_VALUE *val;
-    krb5_error_code ret = ASN1_PARSE_ERROR;
-    int againlen = -1;
-
-    if (der == NULL || len == 0 || len > KS_ASN1_MAX_INPUT)
-        return ASN1_PARSE_ERROR;
-    val = ASN1_item_d2i(NULL, &p, (long)len, it);
-    if (val == NULL || p != der + len)
-        goto cleanup;
-    againlen = ASN1_item_i2d(val, &again, it);
-    if (againlen < 0 || (size_t)againlen != len ||
-        memcmp(again, der, len) != 0)
-        goto cleanup;
-    *val_out = val;
-    val = NULL;
-    ret = 0;
-
-cleanup:
-    if (again != NULL)
-        OPENSSL_clear_free(again, againlen > 0 ? (size_t)againlen : 0);
-    ASN1_item_free(val, it);
-    ERR_clear_error();
-    return ret;
-}
-
-/* DER-encode val of type it into malloc'ed *der_out and *len_out. */
-static krb5_error_code
-tk_der_encode(const ASN1_ITEM *it, ASN1_VALUE *val, unsigned char **der_out,
-              size_t *len_out)
-{
-    unsigned char *buf, *p;
-    int len;
-
-    len = ASN1_item_i2d(val, NULL, it);
-    if (len <= 0) {
-        ERR_clear_error();
-        return EINVAL;
-    }
-    buf = malloc(len);
-    if (buf == NULL)
-        return ENOMEM;
-    p = buf;
-    if (ASN1_item_i2d(val, &p, it) != len) {
-        ks_zfree(buf, len);
-        ERR_clear_error();
-        return EINVAL;
-    }
-    *der_out = buf;
-    *len_out = len;
-    return 0;
-}
-
-/* ---- field helpers ------------------------------------------------------ */
-
-/* Nonzero if the len bytes at s are UTF-8 (RFC 3629: no overlong forms,
- * no surrogates, nothing above U+10FFFF) with no NUL. */
-static int
-utf8_valid(const unsigned char *s, size_t len)
-{
-    unsigned long c;
-    int n;
-
-    while (len > 0) {
-        n = UTF8_getc(s, (int)len, &c);
-        if (n <= 0 || n > 4 || c == 0 || c > 0x10ffff ||
-            (c >= 0xd800 && c <= 0xdfff))
-            return 0;
-        s += n;
-        len -= (size_t)n;
-    }
-    return 1;
-}
-
-/* Nonzero if s is a NUL-terminated UTF-8 string of min..max bytes. */
-static int
-text_valid(const char *s, size_t min, size_t max)
-{
-    size_t len;
-
-    if (s == NULL)
-        return 0;
-    len = strlen(s);
-    return len >= min && len <= max &&
-        utf8_valid((const unsigned char *)s, len);
-}
-
-/* Nonzero if d holds min..max bytes. */
-static int
-octets_valid(const krb5_data *d, size_t min, size_t max)
-{
-    return d->length >= min && d->length <= max &&
-        (d->data != NULL || d->length == 0);
+    return (ret == 0 || ret == ENOMEM) ? ret : ASN1_PARSE_ERROR;
 }
 
 /* Nonzero if id is a key id (a 16-bit kvno other than 0). */
@@ -288,95 +195,6 @@ static int
 key_id_valid(uint32_t id)
 {
     return id >= KS_TEMPKEY_ID_MIN && id <= KS_TEMPKEY_ID_MAX;
-}
-
-/* Copy the contents of os (min..max bytes) into a new malloc'ed *out. */
-static krb5_error_code
-octets_from_asn1(const ASN1_OCTET_STRING *os, size_t min, size_t max,
-                 krb5_data *out)
-{
-    size_t len;
-
-    if (os == NULL || os->length < 0 || (os->data == NULL && os->length > 0))
-        return ASN1_PARSE_ERROR;
-    len = os->length;
-    if (len < min || len > max)
-        return ASN1_PARSE_ERROR;
-    out->magic = KV5M_DATA;
-    out->data = malloc(len > 0 ? len : 1);
-    if (out->data == NULL)
-        return ENOMEM;
-    if (len > 0)
-        memcpy(out->data, os->data, len);
-    out->length = len;
-    return 0;
-}
-
-/* Copy the contents of os, which must be exactly len bytes, to out. */
-static krb5_error_code
-fixed_from_asn1(const ASN1_OCTET_STRING *os, unsigned char *out, size_t len)
-{
-    if (os == NULL || os->data == NULL || os->length < 0 ||
-        (size_t)os->length != len)
-        return ASN1_PARSE_ERROR;
-    memcpy(out, os->data, len);
-    return 0;
-}
-
-/* Set *osp (allocated by the template, or NULL: allocate it) to the len
- * bytes at data. */
-static krb5_error_code
-octets_to_asn1(ASN1_OCTET_STRING **osp, const void *data, size_t len)
-{
-    if (len > INT_MAX)
-        return EINVAL;
-    if (*osp == NULL) {
-        *osp = ASN1_OCTET_STRING_new();
-        if (*osp == NULL)
-            return ENOMEM;
-    }
-    if (!ASN1_OCTET_STRING_set(*osp, data, (int)len)) {
-        ERR_clear_error();
-        return ENOMEM;
-    }
-    return 0;
-}
-
-/* Copy the UTF8String s (min..max bytes, valid UTF-8, no NUL) into a new
- * NUL-terminated *out. */
-static krb5_error_code
-text_from_asn1(const ASN1_UTF8STRING *s, size_t min, size_t max, char **out)
-{
-    size_t len;
-    char *t;
-
-    if (s == NULL || s->length < 0 || (s->data == NULL && s->length > 0) ||
-        s->type != V_ASN1_UTF8STRING)
-        return ASN1_PARSE_ERROR;
-    len = s->length;
-    if (len < min || len > max || !utf8_valid(s->data, len))
-        return ASN1_PARSE_ERROR;
-    t = malloc(len + 1);
-    if (t == NULL)
-        return ENOMEM;
-    if (len > 0)
-        memcpy(t, s->data, len);
-    t[len] = '\0';
-    *out = t;
-    return 0;
-}
-
-/* Set *sp (allocated by the template, or NULL: allocate it) to text. */
-static krb5_error_code
-text_to_asn1(ASN1_UTF8STRING **sp, const char *text)
-{
-    if (*sp == NULL)
-        *sp = ASN1_UTF8STRING_new();
-    if (*sp == NULL || !ASN1_STRING_set(*sp, text, (int)strlen(text))) {
-        ERR_clear_error();
-        return ENOMEM;
-    }
-    return 0;
 }
 
 /* ---- validators shared by encoders and decoders ------------------------- */
@@ -390,9 +208,9 @@ text_to_asn1(ASN1_UTF8STRING **sp, const char *text)
 static int
 challenge_valid(const struct ks_tempkey_challenge *c)
 {
-    if (!octets_valid(&c->freshness_token, 0, KS_DEVREG_MAX_TOKEN) ||
+    if (!ks_octets_valid(&c->freshness_token, 0, KS_DEVREG_MAX_TOKEN) ||
         c->max_life < 1 ||
-        !octets_valid(&c->kdc_cert, 0, KS_TEMPKEY_MAX_CMS) ||
+        !ks_octets_valid(&c->kdc_cert, 0, KS_TEMPKEY_MAX_CMS) ||
         c->nenctypes > KS_TEMPKEY_MAX_KEYS)
         return 0;
     return c->nenctypes == 0 || c->enctypes != NULL;
@@ -401,30 +219,30 @@ challenge_valid(const struct ks_tempkey_challenge *c)
 static int
 request_valid(const struct ks_tempkey_request *r)
 {
-    return octets_valid(&r->signed_request, 1, KS_TEMPKEY_MAX_CMS);
+    return ks_octets_valid(&r->signed_request, 1, KS_TEMPKEY_MAX_CMS);
 }
 
 static int
 reply_valid(const struct ks_tempkey_reply *r)
 {
     return key_id_valid(r->key_id) &&
-        octets_valid(&r->checksum, 1, KS_TEMPKEY_MAX_CHECKSUM);
+        ks_octets_valid(&r->checksum, 1, KS_TEMPKEY_MAX_CHECKSUM);
 }
 
 static int
 error_valid(const struct ks_tempkey_error *e)
 {
-    return e->text == NULL || text_valid(e->text, 0, KS_DEVREG_MAX_TEXT);
+    return e->text == NULL || ks_text_valid(e->text, 0, KS_DEVREG_MAX_TEXT);
 }
 
 static int
 request_body_valid(const struct ks_tempkey_request_body *b)
 {
     return b->version == KS_TEMPKEY_VERSION &&
-        text_valid(b->principal, 1, KS_TEMPKEY_MAX_PRINCIPAL) &&
-        octets_valid(&b->freshness_token, 0, KS_DEVREG_MAX_TOKEN) &&
+        ks_text_valid(b->principal, 1, KS_TEMPKEY_MAX_PRINCIPAL) &&
+        ks_octets_valid(&b->freshness_token, 0, KS_DEVREG_MAX_TOKEN) &&
         key_id_valid(b->key_id) &&
-        octets_valid(&b->sealed_keys, 1, KS_TEMPKEY_MAX_CMS);
+        ks_octets_valid(&b->sealed_keys, 1, KS_TEMPKEY_MAX_CMS);
 }
 
 static int
@@ -435,7 +253,7 @@ keys_valid(const struct ks_tempkey_keys *k)
     if (k->keys == NULL || k->n < 1 || k->n > KS_TEMPKEY_MAX_KEYS)
         return 0;
     for (i = 0; i < k->n; i++) {
-        if (!octets_valid(&k->keys[i].key, 1, KS_TEMPKEY_MAX_KEY_LEN))
+        if (!ks_octets_valid(&k->keys[i].key, 1, KS_TEMPKEY_MAX_KEY_LEN))
             return 0;
     }
     return 1;
@@ -459,14 +277,14 @@ challenge_to_asn1(const struct ks_tempkey_challenge *in,
     if (c == NULL)
         return ENOMEM;
     c->max_life = in->max_life;
-    ret = octets_to_asn1(&c->freshness_token, in->freshness_token.data,
-                         in->freshness_token.length);
+    ret = ks_octets_to_asn1(&c->freshness_token, in->freshness_token.data,
+                            in->freshness_token.length);
     if (ret)
         goto cleanup;
     /* OPTIONAL fields: length 0 / no enctypes means absent. */
     if (in->kdc_cert.length > 0) {
-        ret = octets_to_asn1(&c->kdc_cert, in->kdc_cert.data,
-                             in->kdc_cert.length);
+        ret = ks_octets_to_asn1(&c->kdc_cert, in->kdc_cert.data,
+                                in->kdc_cert.length);
         if (ret)
             goto cleanup;
     }
@@ -506,15 +324,15 @@ challenge_from_asn1(const KS_TK_CHALLENGE *c, struct ks_tempkey_challenge *out)
     int i, n;
 
     out->max_life = c->max_life;
-    ret = octets_from_asn1(c->freshness_token, 0, KS_DEVREG_MAX_TOKEN,
-                           &out->freshness_token);
+    ret = ks_octets_from_asn1(c->freshness_token, 0, KS_DEVREG_MAX_TOKEN,
+                              &out->freshness_token);
     if (ret)
         return ret;
     /* Present means non-empty: an empty certificate or enctype list would
      * encode differently from an absent one and mean nothing. */
     if (c->kdc_cert != NULL) {
-        ret = octets_from_asn1(c->kdc_cert, 1, KS_TEMPKEY_MAX_CMS,
-                               &out->kdc_cert);
+        ret = ks_octets_from_asn1(c->kdc_cert, 1, KS_TEMPKEY_MAX_CMS,
+                                  &out->kdc_cert);
         if (ret)
             return ret;
     }
@@ -552,8 +370,8 @@ request_to_asn1(const struct ks_tempkey_request *in, KS_TK_REQUEST **out)
     r = (KS_TK_REQUEST *)ASN1_item_new(ASN1_ITEM_rptr(KS_TK_REQUEST));
     if (r == NULL)
         return ENOMEM;
-    ret = octets_to_asn1(&r->signed_request, in->signed_request.data,
-                         in->signed_request.length);
+    ret = ks_octets_to_asn1(&r->signed_request, in->signed_request.data,
+                            in->signed_request.length);
     if (ret) {
         ASN1_item_free((ASN1_VALUE *)r, ASN1_ITEM_rptr(KS_TK_REQUEST));
         return ret;
@@ -568,8 +386,8 @@ request_from_asn1(const KS_TK_REQUEST *r, struct ks_tempkey_request *out)
 {
     krb5_error_code ret;
 
-    ret = octets_from_asn1(r->signed_request, 1, KS_TEMPKEY_MAX_CMS,
-                           &out->signed_request);
+    ret = ks_octets_from_asn1(r->signed_request, 1, KS_TEMPKEY_MAX_CMS,
+                              &out->signed_request);
     if (ret)
         return ret;
     return request_valid(out) ? 0 : ASN1_PARSE_ERROR;
@@ -591,8 +409,8 @@ reply_to_asn1(const struct ks_tempkey_reply *in, KS_TK_REPLY **out)
     r->expiry = in->expiry;
     r->renew_by = in->renew_by;
     r->cksumtype = in->cksumtype;
-    ret = octets_to_asn1(&r->checksum, in->checksum.data,
-                         in->checksum.length);
+    ret = ks_octets_to_asn1(&r->checksum, in->checksum.data,
+                            in->checksum.length);
     if (ret) {
         ASN1_item_free((ASN1_VALUE *)r, ASN1_ITEM_rptr(KS_TK_REPLY));
         return ret;
@@ -613,8 +431,8 @@ reply_from_asn1(const KS_TK_REPLY *r, struct ks_tempkey_reply *out)
     out->expiry = (time_t)r->expiry;
     out->renew_by = (time_t)r->renew_by;
     out->cksumtype = r->cksumtype;
-    ret = octets_from_asn1(r->checksum, 1, KS_TEMPKEY_MAX_CHECKSUM,
-                           &out->checksum);
+    ret = ks_octets_from_asn1(r->checksum, 1, KS_TEMPKEY_MAX_CHECKSUM,
+                              &out->checksum);
     if (ret)
         return ret;
     return reply_valid(out) ? 0 : ASN1_PARSE_ERROR;
@@ -634,7 +452,7 @@ error_to_asn1(const struct ks_tempkey_error *in, KS_TK_ERROR **out)
         return ENOMEM;
     e->code = in->code;
     if (in->text != NULL) {
-        ret = text_to_asn1(&e->text, in->text);
+        ret = ks_text_to_asn1(&e->text, in->text);
         if (ret) {
             ASN1_item_free((ASN1_VALUE *)e, ASN1_ITEM_rptr(KS_TK_ERROR));
             return ret;
@@ -652,7 +470,7 @@ error_from_asn1(const KS_TK_ERROR *e, struct ks_tempkey_error *out)
 
     out->code = e->code;
     if (e->text != NULL) {
-        ret = text_from_asn1(e->text, 0, KS_DEVREG_MAX_TEXT, &out->text);
+        ret = ks_text_from_asn1(e->text, 0, KS_DEVREG_MAX_TEXT, &out->text);
         if (ret)
             return ret;
     }
@@ -691,7 +509,7 @@ ks_tempkey_message_encode(const struct ks_tempkey_message *msg,
     if (ret)
         goto cleanup;
     m->type = msg->type;
-    ret = tk_der_encode(ASN1_ITEM_rptr(KS_TK_MESSAGE), (ASN1_VALUE *)m,
+    ret = ks_der_encode(ASN1_ITEM_rptr(KS_TK_MESSAGE), (ASN1_VALUE *)m,
                         der_out, len_out);
 
 cleanup:
@@ -709,10 +527,10 @@ ks_tempkey_message_decode(const unsigned char *der, size_t len,
 
     if (out == NULL || (der == NULL && len > 0))
         return EINVAL;
-    ret = tk_der_decode(ASN1_ITEM_rptr(KS_TK_MESSAGE), der, len,
+    ret = ks_der_decode(ASN1_ITEM_rptr(KS_TK_MESSAGE), der, len,
                         (ASN1_VALUE **)&m);
     if (ret)
-        return ret;
+        return tk_refusal(ret);
     msg = calloc(1, sizeof(*msg));
     if (msg == NULL) {
         ret = ENOMEM;
@@ -750,7 +568,7 @@ ks_tempkey_message_decode(const unsigned char *der, size_t len,
 cleanup:
     ks_tempkey_message_free(msg);
     ASN1_item_free((ASN1_VALUE *)m, ASN1_ITEM_rptr(KS_TK_MESSAGE));
-    return ret;
+    return tk_refusal(ret);
 }
 
 void
@@ -796,22 +614,22 @@ ks_tempkey_request_body_encode(const struct ks_tempkey_request_body *b,
     a->version = b->version;
     a->key_id = (int32_t)b->key_id;
     a->expiry = b->expiry;
-    ret = text_to_asn1(&a->principal, b->principal);
+    ret = ks_text_to_asn1(&a->principal, b->principal);
     if (ret)
         goto cleanup;
-    ret = octets_to_asn1(&a->freshness_token, b->freshness_token.data,
-                         b->freshness_token.length);
+    ret = ks_octets_to_asn1(&a->freshness_token, b->freshness_token.data,
+                            b->freshness_token.length);
     if (ret)
         goto cleanup;
-    ret = octets_to_asn1(&a->req_body_hash, b->req_body_hash,
-                         sizeof(b->req_body_hash));
+    ret = ks_octets_to_asn1(&a->req_body_hash, b->req_body_hash,
+                            sizeof(b->req_body_hash));
     if (ret)
         goto cleanup;
-    ret = octets_to_asn1(&a->sealed_keys, b->sealed_keys.data,
-                         b->sealed_keys.length);
+    ret = ks_octets_to_asn1(&a->sealed_keys, b->sealed_keys.data,
+                            b->sealed_keys.length);
     if (ret)
         goto cleanup;
-    ret = tk_der_encode(ASN1_ITEM_rptr(KS_TK_REQUEST_BODY), (ASN1_VALUE *)a,
+    ret = ks_der_encode(ASN1_ITEM_rptr(KS_TK_REQUEST_BODY), (ASN1_VALUE *)a,
                         der_out, len_out);
 
 cleanup:
@@ -829,10 +647,10 @@ ks_tempkey_request_body_decode(const unsigned char *der, size_t len,
 
     if (out == NULL || (der == NULL && len > 0))
         return EINVAL;
-    ret = tk_der_decode(ASN1_ITEM_rptr(KS_TK_REQUEST_BODY), der, len,
+    ret = ks_der_decode(ASN1_ITEM_rptr(KS_TK_REQUEST_BODY), der, len,
                         (ASN1_VALUE **)&a);
     if (ret)
-        return ret;
+        return tk_refusal(ret);
     b = calloc(1, sizeof(*b));
     if (b == NULL) {
         ret = ENOMEM;
@@ -846,20 +664,20 @@ ks_tempkey_request_body_decode(const unsigned char *der, size_t len,
     b->version = a->version;
     b->key_id = (uint32_t)a->key_id;
     b->expiry = (time_t)a->expiry;
-    ret = text_from_asn1(a->principal, 1, KS_TEMPKEY_MAX_PRINCIPAL,
-                         &b->principal);
+    ret = ks_text_from_asn1(a->principal, 1, KS_TEMPKEY_MAX_PRINCIPAL,
+                            &b->principal);
     if (ret)
         goto cleanup;
-    ret = octets_from_asn1(a->freshness_token, 0, KS_DEVREG_MAX_TOKEN,
-                           &b->freshness_token);
+    ret = ks_octets_from_asn1(a->freshness_token, 0, KS_DEVREG_MAX_TOKEN,
+                              &b->freshness_token);
     if (ret)
         goto cleanup;
-    ret = fixed_from_asn1(a->req_body_hash, b->req_body_hash,
-                          sizeof(b->req_body_hash));
+    ret = ks_fixed_from_asn1(a->req_body_hash, b->req_body_hash,
+                             sizeof(b->req_body_hash));
     if (ret)
         goto cleanup;
-    ret = octets_from_asn1(a->sealed_keys, 1, KS_TEMPKEY_MAX_CMS,
-                           &b->sealed_keys);
+    ret = ks_octets_from_asn1(a->sealed_keys, 1, KS_TEMPKEY_MAX_CMS,
+                              &b->sealed_keys);
     if (ret)
         goto cleanup;
     if (!request_body_valid(b)) {
@@ -872,7 +690,7 @@ ks_tempkey_request_body_decode(const unsigned char *der, size_t len,
 cleanup:
     ks_tempkey_request_body_free(b);
     ASN1_item_free((ASN1_VALUE *)a, ASN1_ITEM_rptr(KS_TK_REQUEST_BODY));
-    return ret;
+    return tk_refusal(ret);
 }
 
 void
@@ -909,8 +727,8 @@ ks_tempkey_keys_encode(const struct ks_tempkey_keys *k,
             goto cleanup;
         }
         key->enctype = k->keys[i].enctype;
-        ret = octets_to_asn1(&key->key, k->keys[i].key.data,
-                             k->keys[i].key.length);
+        ret = ks_octets_to_asn1(&key->key, k->keys[i].key.data,
+                                k->keys[i].key.length);
         if (ret)
             goto cleanup;
         if (!sk_KS_TK_KEY_push(st, key)) {
@@ -919,7 +737,7 @@ ks_tempkey_keys_encode(const struct ks_tempkey_keys *k,
         }
         key = NULL;
     }
-    ret = tk_der_encode(ASN1_ITEM_rptr(KS_TK_KEYS), (ASN1_VALUE *)st,
+    ret = ks_der_encode(ASN1_ITEM_rptr(KS_TK_KEYS), (ASN1_VALUE *)st,
                         der_out, len_out);
 
 cleanup:
@@ -941,10 +759,10 @@ ks_tempkey_keys_decode(const unsigned char *der, size_t len,
 
     if (out == NULL || (der == NULL && len > 0))
         return EINVAL;
-    ret = tk_der_decode(ASN1_ITEM_rptr(KS_TK_KEYS), der, len,
-                        (ASN1_VALUE **)&st);
+    ret = ks_der_decode_secret(ASN1_ITEM_rptr(KS_TK_KEYS), der, len,
+                               (ASN1_VALUE **)&st);
     if (ret)
-        return ret;
+        return tk_refusal(ret);
     n = sk_KS_TK_KEY_num(st);
     if (n < 1 || n > KS_TEMPKEY_MAX_KEYS) {
         ret = ASN1_PARSE_ERROR;
@@ -967,8 +785,8 @@ ks_tempkey_keys_decode(const unsigned char *der, size_t len,
             goto cleanup;
         }
         k->keys[i].enctype = key->enctype;
-        ret = octets_from_asn1(key->key, 1, KS_TEMPKEY_MAX_KEY_LEN,
-                               &k->keys[i].key);
+        ret = ks_octets_from_asn1(key->key, 1, KS_TEMPKEY_MAX_KEY_LEN,
+                                  &k->keys[i].key);
         if (ret)
             goto cleanup;
         k->n = i + 1;
@@ -983,7 +801,7 @@ ks_tempkey_keys_decode(const unsigned char *der, size_t len,
 cleanup:
     ks_tempkey_keys_free(k);
     ASN1_item_free((ASN1_VALUE *)st, ASN1_ITEM_rptr(KS_TK_KEYS));
-    return ret;
+    return tk_refusal(ret);
 }
 
 void
@@ -1019,10 +837,10 @@ ks_tempkey_reply_body_encode(const struct ks_tempkey_reply_body *b,
     a->key_id = (int32_t)b->key_id;
     a->expiry = b->expiry;
     a->renew_by = b->renew_by;
-    ret = octets_to_asn1(&a->req_body_hash, b->req_body_hash,
-                         sizeof(b->req_body_hash));
+    ret = ks_octets_to_asn1(&a->req_body_hash, b->req_body_hash,
+                            sizeof(b->req_body_hash));
     if (!ret) {
-        ret = tk_der_encode(ASN1_ITEM_rptr(KS_TK_REPLY_BODY),
+        ret = ks_der_encode(ASN1_ITEM_rptr(KS_TK_REPLY_BODY),
                             (ASN1_VALUE *)a, der_out, len_out);
     }
     ASN1_item_free((ASN1_VALUE *)a, ASN1_ITEM_rptr(KS_TK_REPLY_BODY));

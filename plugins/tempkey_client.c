@@ -31,6 +31,7 @@
 #include "ks_cms.h"
 #include "ks_config.h"
 #include "ks_iana.h"
+#include "ks_preauth.h"
 #include "ks_tempkey_asn1.h"
 #include "ks_util.h"
 #include "tempkey_keytab.h"
@@ -49,7 +50,7 @@ struct tk_client {
 
 /* Per request: the registration in flight, and the KDC's reason for a
  * refusal (set again in request_fini: libkrb5 1.20 clears the message
- * after a failed tryagain, see preauth/devreg_client.c). */
+ * after a failed tryagain, see ks_preauth.h). */
 struct tk_req {
     krb5_principal client;
     uint32_t key_id;
@@ -60,8 +61,7 @@ struct tk_req {
     krb5_boolean generated;     /* we added the keys to the keytab */
     krb5_boolean pending;       /* a request was sent */
     krb5_boolean accepted;
-    krb5_error_code refusal_code;
-    char *refusal_msg;
+    struct ks_preauth_refusal refusal;
 };
 
 static krb5_error_code
@@ -121,42 +121,21 @@ cl_request_fini(krb5_context ctx, krb5_clpreauth_moddata moddata,
     if (req == NULL)
         return;
     req_reset(ctx, (struct tk_client *)moddata, req);
-    if (req->refusal_msg != NULL)
-        krb5_set_error_message(ctx, req->refusal_code, "%s",
-                               req->refusal_msg);
-    free(req->refusal_msg);
+    ks_preauth_refusal_fini(ctx, &req->refusal);
     free(req);
 }
 
-/* Keep msg (allocated, taken) as the message the request ends with. */
-static void
-keep_message(struct tk_req *req, krb5_error_code code, char *msg)
+/* The refusal state of req, or NULL if request_init failed. */
+static struct ks_preauth_refusal *
+refusal_of(struct tk_req *req)
 {
-    if (req == NULL || msg == NULL) {
-        free(msg);
-        return;
-    }
-    free(req->refusal_msg);
-    req->refusal_msg = msg;
-    req->refusal_code = code;
+    return (req != NULL) ? &req->refusal : NULL;
 }
 
 static int
 cl_flags(krb5_context ctx, krb5_preauthtype pa_type)
 {
     return PA_REAL;
-}
-
-static krb5_error_code
-set_string(char **field, const char *value)
-{
-    char *copy = strdup(value);
-
-    if (copy == NULL)
-        return ENOMEM;
-    free(*field);
-    *field = copy;
-    return 0;
 }
 
 static krb5_error_code
@@ -170,11 +149,11 @@ cl_gic_opts(krb5_context ctx, krb5_clpreauth_moddata moddata,
     unsigned long n;
 
     if (strcmp(attr, "tempkey_identity") == 0)
-        return set_string(&tc->identity, value);
+        return ks_preauth_set_string(&tc->identity, value);
     if (strcmp(attr, "tempkey_anchor") == 0)
-        return set_string(&tc->anchor, value);
+        return ks_preauth_set_string(&tc->anchor, value);
     if (strcmp(attr, "tempkey_keytab") == 0)
-        return set_string(&tc->keytab, value);
+        return ks_preauth_set_string(&tc->keytab, value);
     if (strcmp(attr, "tempkey_lifetime") == 0) {
         ret = ks_parse_duration(value, &tc->lifetime);
         if (ret)
@@ -546,21 +525,6 @@ process_reply(krb5_context ctx, struct tk_client *tc, struct tk_req *req,
     return ret;
 }
 
-/* We refuse the KDC's reply: libkrb5 then asks the prompter for a
- * password (see preauth/devreg_client.c refuse_reply); keep our reason as
- * the message of the code that ends with. */
-static void
-refuse_reply(krb5_context ctx, struct tk_req *req, krb5_error_code code)
-{
-    const char *msg;
-
-    if (req == NULL)
-        return;
-    msg = krb5_get_error_message(ctx, code);
-    keep_message(req, KRB5_LIBOS_CANTREADPWD, strdup(msg));
-    krb5_free_error_message(ctx, msg);
-}
-
 static krb5_error_code
 cl_process(krb5_context ctx, krb5_clpreauth_moddata moddata,
            krb5_clpreauth_modreq modreq, krb5_get_init_creds_opt *opt,
@@ -583,18 +547,13 @@ cl_process(krb5_context ctx, krb5_clpreauth_moddata moddata,
         /* Optimistic (or a bare hint): ask the KDC for its challenge with
          * an empty tempkey padata; it answers
          * KDC_ERR_MORE_PREAUTH_DATA_REQUIRED with the challenge. */
-        krb5_pa_data **list = calloc(2, sizeof(*list));
+        krb5_pa_data *empty = NULL;
 
-        if (list == NULL)
-            return ENOMEM;
-        list[0] = calloc(1, sizeof(*list[0]));
-        if (list[0] == NULL) {
-            free(list);
-            return ENOMEM;
-        }
-        list[0]->magic = KV5M_PA_DATA;
-        list[0]->pa_type = KS_PA_TEMPKEY;
-        *pa_data_out = list;
+        ret = ks_preauth_padata_new(KS_PA_TEMPKEY, NULL, 0, &empty);
+        if (!ret)
+            ret = ks_preauth_padata_list(empty, pa_data_out);
+        if (ret)
+            return ret;
         if (cb->vers >= 3)
             cb->disable_fallback(ctx, rock);
         return 0;
@@ -613,8 +572,10 @@ cl_process(krb5_context ctx, krb5_clpreauth_moddata moddata,
         break;
     case KS_TEMPKEY_MSG_REPLY:
         ret = process_reply(ctx, tc, req, cb, rock, &msg->u.reply);
+        /* Refused: see ks_preauth_refuse_reply for what the caller then
+         * sees. */
         if (ret)
-            refuse_reply(ctx, req, ret);
+            ks_preauth_refuse_reply(ctx, refusal_of(req), ret);
         break;
     default:
         ret = KRB5_PREAUTH_FAILED;
@@ -638,51 +599,12 @@ cl_tryagain(krb5_context ctx, krb5_clpreauth_moddata moddata,
             krb5_pa_data ***pa_data_out)
 {
     struct tk_req *req = (struct tk_req *)modreq;
-    struct ks_tempkey_message *msg = NULL;
-    krb5_error_code code;
-    const char *name;
-    char *text, *p, *out = NULL;
-    size_t i;
-    int n;
 
     *pa_data_out = NULL;
-    code = (error != NULL) ? (krb5_error_code)error->error +
-        ERROR_TABLE_BASE_krb5 : KRB5_PREAUTH_FAILED;
     if (req != NULL)
         req_reset(ctx, (struct tk_client *)moddata, req);
-    for (i = 0; error_padata != NULL && error_padata[i] != NULL; i++) {
-        if (error_padata[i]->pa_type == KS_PA_TEMPKEY)
-            break;
-    }
-    if (error_padata == NULL || error_padata[i] == NULL)
-        return code;
-    if (ks_tempkey_message_decode(error_padata[i]->contents,
-                                  error_padata[i]->length, &msg) != 0 ||
-        msg->type != KS_TEMPKEY_MSG_ERROR) {
-        ks_tempkey_message_free(msg);
-        return code;
-    }
-    name = tempkey_cause_name(msg->u.error.code);
-    text = msg->u.error.text;
-    if (text != NULL) {
-        /* The KDC's words; keep control characters off the terminal. */
-        for (p = text; *p != '\0'; p++) {
-            if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                *p = '?';
-        }
-        n = asprintf(&out, "KDC refused: %s%s%s%s", text, name ? " [" : "",
-                     name ? name : "", name ? "]" : "");
-    } else {
-        n = asprintf(&out, "KDC refused the tempkey request (cause %d%s%s)",
-                     (int)msg->u.error.code, name ? ": " : "",
-                     name ? name : "");
-    }
-    ks_tempkey_message_free(msg);
-    if (n < 0)
-        return ENOMEM;
-    krb5_set_error_message(ctx, code, "%s", out);
-    keep_message(req, code, out);
-    return code;
+    return ks_preauth_tryagain(ctx, &tempkey_causes, refusal_of(req), error,
+                               error_padata);
 }
 
 krb5_error_code

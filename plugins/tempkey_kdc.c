@@ -31,6 +31,7 @@
 #include "ks_config.h"
 #include "ks_freshness.h"
 #include "ks_iana.h"
+#include "ks_preauth.h"
 #include "ks_store.h"
 #include "ks_tempkey.h"
 #include "ks_tempkey_asn1.h"
@@ -65,27 +66,11 @@ struct tempkey_realms {
     struct tempkey_realm *r;
 };
 
-/* [realms] REALM key as a malloc'ed string without comment, or NULL. */
-static char *
-realm_string(profile_t profile, const char *realm, const char *key)
-{
-    char *val = NULL, *copy;
-
-    if (profile_get_string(profile, "realms", realm, key, NULL, &val) != 0 ||
-        val == NULL)
-        return NULL;
-    copy = strdup(val);
-    profile_release_string(val);
-    if (copy != NULL)
-        ks_config_strip_comment(copy);
-    return copy;
-}
-
 static krb5_error_code
 realm_duration(krb5_context ctx, profile_t profile, const char *realm,
                const char *key, krb5_deltat *out)
 {
-    char *s = realm_string(profile, realm, key);
+    char *s = ks_preauth_realm_string(profile, realm, key);
     krb5_error_code ret;
 
     if (s == NULL)
@@ -103,7 +88,7 @@ load_realm(krb5_context ctx, profile_t profile, const char *realm,
            struct tempkey_realm *tr)
 {
     struct ks_config *cfg = NULL;
-    char *section = NULL, *lib = NULL, *s;
+    char *section = NULL, *s;
     krb5_error_code ret;
     int len;
 
@@ -122,13 +107,11 @@ load_realm(krb5_context ctx, profile_t profile, const char *realm,
     ret = ks_config_section_for_realm(ctx, realm, &section);
     if (ret)
         goto cleanup;
-    if (profile_get_string(profile, "dbmodules", section, "db_library",
-                           NULL, &lib) == 0 && lib != NULL) {
-        tr->db_library = strdup(lib);
-        profile_release_string(lib);
-    } else {
+    ret = ks_preauth_db_library(profile, section, &tr->db_library);
+    if (ret)
+        goto cleanup;
+    if (tr->db_library == NULL)
         tr->db_library = strdup("db2");
-    }
     if (tr->db_library == NULL) {
         ret = ENOMEM;
         goto cleanup;
@@ -149,14 +132,14 @@ load_realm(krb5_context ctx, profile_t profile, const char *realm,
         goto cleanup;
     if (tr->nenctypes > KS_TEMPKEY_MAX_KEYS)
         tr->nenctypes = KS_TEMPKEY_MAX_KEYS;
-    s = realm_string(profile, realm, "tempkey_anchors");
+    s = ks_preauth_realm_string(profile, realm, "tempkey_anchors");
     if (s != NULL) {
         ret = ks_anchors_load(ctx, s, &tr->anchors);
         free(s);
         if (ret)
             goto cleanup;
     }
-    s = realm_string(profile, realm, "devreg_identity");
+    s = ks_preauth_realm_string(profile, realm, "devreg_identity");
     if (s != NULL) {
         ret = ks_identity_load(ctx, s, &tr->kdc_key, &tr->kdc_cert,
                                &tr->kdc_chain);
@@ -266,9 +249,7 @@ realm_find(struct tempkey_realms *realms, krb5_const_principal princ)
     if (realms == NULL || princ == NULL)
         return NULL;
     for (i = 0; i < realms->n; i++) {
-        if (princ->realm.length == strlen(realms->r[i].realm) &&
-            memcmp(princ->realm.data, realms->r[i].realm,
-                   princ->realm.length) == 0)
+        if (ks_preauth_princ_in_realm(princ, realms->r[i].realm))
             return &realms->r[i];
     }
     return NULL;
@@ -764,32 +745,6 @@ cleanup:
     return ret;
 }
 
-static void kdc_free_modreq(krb5_context ctx, krb5_kdcpreauth_moddata moddata,
-                            krb5_kdcpreauth_modreq modreq);
-
-/* Turn the refusal *code with tempkey cause into what the client sees (as
- * devreg's refuse()): a code MIT's KDC passes through with the same
- * message, and a TempkeyError e-data. */
-static void
-refuse(krb5_context ctx, krb5_error_code *code, int32_t cause,
-       krb5_pa_data ***e_data_out)
-{
-    const char *msg = krb5_get_error_message(ctx, *code);
-    krb5_error_code wire = tempkey_wire_code(cause);
-    char *text = strdup(msg);
-
-    krb5_free_error_message(ctx, msg);
-    if (text == NULL) {
-        *code = ENOMEM;
-        return;
-    }
-    if (tempkey_error_edata(cause, text, e_data_out) != 0)
-        *e_data_out = NULL;
-    *code = wire;
-    krb5_set_error_message(ctx, wire, "%s", text);
-    free(text);
-}
-
 static void
 kdc_verify(krb5_context ctx, krb5_data *req_pkt, krb5_kdc_req *request,
            krb5_enc_tkt_part *enc_tkt_reply, krb5_pa_data *pa,
@@ -823,14 +778,11 @@ kdc_verify(krb5_context ctx, krb5_data *req_pkt, krb5_kdc_req *request,
         }
         ret = make_challenge(ctx, tr, client, &reply);
         if (!ret) {
-            e_data = calloc(2, sizeof(*e_data));
-            if (e_data == NULL) {
-                ret = ENOMEM;
-            } else {
-                e_data[0] = reply;
-                reply = NULL;
+            /* The list takes the challenge (and frees it on failure). */
+            ret = ks_preauth_padata_list(reply, &e_data);
+            reply = NULL;
+            if (!ret)
                 ret = KRB5KDC_ERR_MORE_PREAUTH_DATA_REQUIRED;
-            }
         }
         goto done;
     }
@@ -847,51 +799,11 @@ kdc_verify(krb5_context ctx, krb5_data *req_pkt, krb5_kdc_req *request,
 
 done:
     ks_tempkey_message_free(msg);
-    if (ret != 0 && cause != 0) {
-        refuse(ctx, &ret, cause, &e_data);
-        kdc_free_modreq(ctx, moddata, (krb5_kdcpreauth_modreq)reply);
-        reply = NULL;
-    }
-    (*respond)(arg, ret, (krb5_kdcpreauth_modreq)reply, e_data, NULL);
-}
-
-/* Return the TempkeyReply of a registration. */
-static krb5_error_code
-kdc_return(krb5_context ctx, krb5_pa_data *padata, krb5_data *req_pkt,
-           krb5_kdc_req *request, krb5_kdc_rep *reply,
-           krb5_keyblock *encrypting_key, krb5_pa_data **send_pa_out,
-           krb5_kdcpreauth_callbacks cb, krb5_kdcpreauth_rock rock,
-           krb5_kdcpreauth_moddata moddata, krb5_kdcpreauth_modreq modreq)
-{
-    krb5_pa_data *pa = (krb5_pa_data *)modreq, *copy;
-
-    if (pa == NULL)
-        return 0;
-    /* A copy: the KDC frees the module data with free_modreq afterwards. */
-    copy = calloc(1, sizeof(*copy));
-    if (copy == NULL)
-        return ENOMEM;
-    *copy = *pa;
-    copy->contents = malloc(pa->length ? pa->length : 1);
-    if (copy->contents == NULL) {
-        free(copy);
-        return ENOMEM;
-    }
-    memcpy(copy->contents, pa->contents, pa->length);
-    *send_pa_out = copy;
-    return 0;
-}
-
-static void
-kdc_free_modreq(krb5_context ctx, krb5_kdcpreauth_moddata moddata,
-                krb5_kdcpreauth_modreq modreq)
-{
-    krb5_pa_data *pa = (krb5_pa_data *)modreq;
-
-    if (pa != NULL) {
-        free(pa->contents);
-        free(pa);
-    }
+    /* A refusal with a cause goes out with a code the KDC passes through
+     * and a TempkeyError e-data.  The reply padata travels to
+     * return_padata as the request's module data. */
+    ks_preauth_verify_respond(ctx, &tempkey_causes, ret, cause, reply, e_data,
+                              respond, arg);
 }
 
 krb5_error_code
@@ -914,7 +826,8 @@ kdcpreauth_tempkey_initvt(krb5_context ctx, int maj_ver, int min_ver,
     vt->flags = kdc_flags;
     vt->edata = kdc_edata;
     vt->verify = kdc_verify;
-    vt->return_padata = kdc_return;
-    vt->free_modreq = kdc_free_modreq;
+    /* The request data is the reply padata (see kdc_verify). */
+    vt->return_padata = ks_preauth_return_padata;
+    vt->free_modreq = ks_preauth_free_modreq;
     return 0;
 }

@@ -1,9 +1,6 @@
 /* Padata holding a tempkey message, for both sides of tempkey.so. */
 #include "config.h"
 
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "tempkey_padata.h"
@@ -12,7 +9,6 @@ krb5_error_code
 tempkey_message_padata(const struct ks_tempkey_message *msg,
                        krb5_pa_data **pa_out)
 {
-    krb5_pa_data *pa;
     unsigned char *der = NULL;
     size_t len = 0;
     krb5_error_code ret;
@@ -21,50 +17,28 @@ tempkey_message_padata(const struct ks_tempkey_message *msg,
     ret = ks_tempkey_message_encode(msg, &der, &len);
     if (ret)
         return ret;
-    pa = calloc(1, sizeof(*pa));
-    if (pa == NULL) {
-        free(der);
-        return ENOMEM;
-    }
-    pa->magic = KV5M_PA_DATA;
-    pa->pa_type = KS_PA_TEMPKEY;
-    pa->contents = der;
-    pa->length = len;
-    *pa_out = pa;
-    return 0;
+    return ks_preauth_padata_new(KS_PA_TEMPKEY, der, len, pa_out);
 }
 
 krb5_error_code
 tempkey_message_padata_list(const struct ks_tempkey_message *msg,
                             krb5_pa_data ***list_out)
 {
-    krb5_pa_data **list, *pa = NULL;
+    krb5_pa_data *pa = NULL;
     krb5_error_code ret;
 
     *list_out = NULL;
     ret = tempkey_message_padata(msg, &pa);
     if (ret)
         return ret;
-    list = calloc(2, sizeof(*list));
-    if (list == NULL) {
-        free(pa->contents);
-        free(pa);
-        return ENOMEM;
-    }
-    list[0] = pa;
-    *list_out = list;
-    return 0;
+    return ks_preauth_padata_list(pa, list_out);
 }
 
 /* Each cause, the code that carries it (one MIT's KDC passes through:
  * filter_preauth_error in its kdc_preauth.c), and its name.  Never
  * KRB5KRB_AP_ERR_BAD_INTEGRITY: kinit reports it as "Password incorrect"
  * (doc/devreg-protocol.md). */
-static const struct {
-    int32_t code;
-    krb5_error_code wire;
-    const char *name;
-} causes[] = {
+static const struct ks_preauth_cause causes[] = {
     { KS_TEMPKEY_E_MALFORMED, KRB5KDC_ERR_CLIENT_NOT_TRUSTED, "malformed" },
     { KS_TEMPKEY_E_BAD_SIGNATURE, KRB5KDC_ERR_INVALID_SIG, "bad-signature" },
     { KS_TEMPKEY_E_UNTRUSTED_CERT, KRB5KDC_ERR_CANT_VERIFY_CERTIFICATE,
@@ -103,55 +77,47 @@ static const struct {
     { KS_TEMPKEY_E_STORE, KRB5KDC_ERR_CLIENT_NOT_TRUSTED, "store-failure" },
 };
 
-krb5_error_code
-tempkey_wire_code(int32_t code)
-{
-    size_t i;
-
-    for (i = 0; i < sizeof(causes) / sizeof(*causes); i++) {
-        if (causes[i].code == code)
-            return causes[i].wire;
-    }
-    return KRB5KDC_ERR_PREAUTH_FAILED;
-}
-
-const char *
-tempkey_cause_name(int32_t code)
-{
-    size_t i;
-
-    for (i = 0; i < sizeof(causes) / sizeof(*causes); i++) {
-        if (causes[i].code == code)
-            return causes[i].name;
-    }
-    return NULL;
-}
-
-#define TEMPKEY_ERROR_TEXT_MAX 256
-
-krb5_error_code
+/* The e-data list of a refusal: one padata element holding a TempkeyError
+ * with code and text (cut). */
+static krb5_error_code
 tempkey_error_edata(int32_t code, const char *text, krb5_pa_data ***edata_out)
 {
     struct ks_tempkey_message msg;
-    char buf[TEMPKEY_ERROR_TEXT_MAX + 1];
+    char buf[KS_PREAUTH_TEXT_MAX + 1];
 
+    *edata_out = NULL;
     memset(&msg, 0, sizeof(msg));
     msg.type = KS_TEMPKEY_MSG_ERROR;
     msg.u.error.code = code;
     if (text != NULL) {
-        size_t len;
-
-        snprintf(buf, sizeof(buf), "%s", text);
-        len = strlen(buf);
-        /* A cut text must not end inside a UTF-8 sequence. */
-        if (len == TEMPKEY_ERROR_TEXT_MAX) {
-            while (len > 0 && ((unsigned char)buf[len - 1] & 0xC0) == 0x80)
-                len--;
-            if (len > 0 && ((unsigned char)buf[len - 1] & 0x80))
-                len--;
-            buf[len] = '\0';
-        }
+        ks_preauth_cut_text(text, buf);
         msg.u.error.text = buf;
     }
     return tempkey_message_padata_list(&msg, edata_out);
 }
+
+/* The cause and text of the TempkeyError in pa. */
+static krb5_error_code
+error_decode(const krb5_pa_data *pa, int32_t *cause_out, char **text_out)
+{
+    struct ks_tempkey_message *msg = NULL;
+    krb5_error_code ret;
+
+    ret = ks_tempkey_message_decode(pa->contents, pa->length, &msg);
+    if (ret)
+        return ret;
+    if (msg->type != KS_TEMPKEY_MSG_ERROR) {
+        ks_tempkey_message_free(msg);
+        return KRB5_PREAUTH_FAILED;
+    }
+    *cause_out = msg->u.error.code;
+    *text_out = msg->u.error.text;
+    msg->u.error.text = NULL;
+    ks_tempkey_message_free(msg);
+    return 0;
+}
+
+const struct ks_preauth_causes tempkey_causes = {
+    "tempkey", KS_PA_TEMPKEY, causes, sizeof(causes) / sizeof(*causes),
+    tempkey_error_edata, error_decode
+};

@@ -19,6 +19,7 @@
 #include "devreg_register.h"
 #include "ks_asn1.h"
 #include "ks_iana.h"
+#include "ks_preauth.h"
 
 static krb5_preauthtype devreg_pa_types[] = { KS_PA_DEVREG, 0 };
 
@@ -56,70 +57,36 @@ cl_fini(krb5_context ctx, krb5_clpreauth_moddata moddata)
     free(dc);
 }
 
-/*
- * Per-request state: the KDC's reason for a refusal.  libkrb5 1.20 clears
- * the context's error message after a clpreauth tryagain fails (it then
- * looks for another mechanism), so the message is set again when the
- * request ends (request_fini runs before krb5_get_init_creds returns).
- */
-struct devreg_req {
-    krb5_error_code refusal_code;
-    char *refusal_msg;
-};
+/* Per-request state (module request data): the KDC's reason for a
+ * refusal, set again when the request ends (see ks_preauth.h: libkrb5 1.20
+ * clears it after a failed tryagain).  NULL if request_init could not
+ * allocate it; the ks_preauth_* functions accept that. */
+static struct ks_preauth_refusal *
+refusal_of(krb5_clpreauth_modreq modreq)
+{
+    return (struct ks_preauth_refusal *)modreq;
+}
 
 static void
 cl_request_init(krb5_context ctx, krb5_clpreauth_moddata moddata,
                 krb5_clpreauth_modreq *modreq_out)
 {
-    *modreq_out = (krb5_clpreauth_modreq)calloc(1, sizeof(struct devreg_req));
+    *modreq_out = (krb5_clpreauth_modreq)calloc(
+        1, sizeof(struct ks_preauth_refusal));
 }
 
 static void
 cl_request_fini(krb5_context ctx, krb5_clpreauth_moddata moddata,
                 krb5_clpreauth_modreq modreq)
 {
-    struct devreg_req *req = (struct devreg_req *)modreq;
-
-    if (req == NULL)
-        return;
-    if (req->refusal_msg != NULL)
-        krb5_set_error_message(ctx, req->refusal_code, "%s",
-                               req->refusal_msg);
-    free(req->refusal_msg);
-    free(req);
-}
-
-/* Keep msg (allocated; NULL on allocation failure) as the message request
- * req ends with, on code.  Takes msg. */
-static void
-keep_message(struct devreg_req *req, krb5_error_code code, char *msg)
-{
-    if (req == NULL || msg == NULL) {
-        free(msg);
-        return;
-    }
-    free(req->refusal_msg);
-    req->refusal_msg = msg;
-    req->refusal_code = code;
+    ks_preauth_refusal_fini(ctx, refusal_of(modreq));
+    free(modreq);
 }
 
 static int
 cl_flags(krb5_context ctx, krb5_preauthtype pa_type)
 {
     return PA_REAL;
-}
-
-/* Replace *field with a copy of value. */
-static krb5_error_code
-set_string(char **field, const char *value)
-{
-    char *copy = strdup(value);
-
-    if (copy == NULL)
-        return ENOMEM;
-    free(*field);
-    *field = copy;
-    return 0;
 }
 
 /* Take our kinit -X attributes; ignore everybody else's. */
@@ -131,37 +98,16 @@ cl_gic_opts(krb5_context ctx, krb5_clpreauth_moddata moddata,
     struct devreg_client *dc = (struct devreg_client *)moddata;
 
     if (strcmp(attr, "devreg_identity") == 0)
-        return set_string(&dc->identity, value);
+        return ks_preauth_set_string(&dc->identity, value);
     if (strcmp(attr, "devreg_anchor") == 0)
-        return set_string(&dc->anchor, value);
+        return ks_preauth_set_string(&dc->anchor, value);
     if (strcmp(attr, "devreg_ticket") == 0)
-        return set_string(&dc->ticket_ccache, value);
+        return ks_preauth_set_string(&dc->ticket_ccache, value);
     if (strcmp(attr, "devreg_anonymous") == 0) {
         dc->anonymous = strcmp(value, "yes") == 0 ||
             strcmp(value, "true") == 0 || strcmp(value, "1") == 0;
         return 0;
     }
-    return 0;
-}
-
-/* Build the padata list holding msg. */
-static krb5_error_code
-make_pa_out(const struct ks_devreg_message *msg, krb5_pa_data ***pa_out)
-{
-    krb5_pa_data **list, *pa = NULL;
-    krb5_error_code ret;
-
-    ret = devreg_message_padata(msg, &pa);
-    if (ret)
-        return ret;
-    list = calloc(2, sizeof(*list));
-    if (list == NULL) {
-        free(pa->contents);
-        free(pa);
-        return ENOMEM;
-    }
-    list[0] = pa;
-    *pa_out = list;
     return 0;
 }
 
@@ -191,7 +137,7 @@ process_login(krb5_context ctx, struct devreg_client *dc,
     ret = cb->set_as_key(ctx, rock, &key);
     if (ret)
         goto cleanup;
-    ret = make_pa_out(&msg, pa_out);
+    ret = devreg_message_padata_list(&msg, pa_out);
     if (!ret && cb->vers >= 3)
         cb->disable_fallback(ctx, rock);
 
@@ -226,7 +172,7 @@ process_register(krb5_context ctx, struct devreg_client *dc,
                                encoded_request_body, &msg, &cr);
     if (ret)
         return ret;
-    ret = make_pa_out(&msg, pa_out);
+    ret = devreg_message_padata_list(&msg, pa_out);
     free(msg.u.reg.auth_pack.data);
     if (ret) {
         devreg_client_reg_free(cr);
@@ -271,26 +217,6 @@ process_reply(krb5_context ctx, struct devreg_client *dc,
     return ret;
 }
 
-/*
- * We refuse the KDC's registration reply (code, with a message).  libkrb5
- * ignores a module's failure on reply padata and, lacking a reply key,
- * asks the prompter for a password: with no terminal (a device, kregister,
- * kinit </dev/null) that fails with KRB5_LIBOS_CANTREADPWD, the code
- * krb5_get_init_creds_password returns.  Give that code our message when
- * the request ends, so that the caller reports why.
- */
-static void
-refuse_reply(krb5_context ctx, struct devreg_req *req, krb5_error_code code)
-{
-    const char *msg;
-
-    if (req == NULL)
-        return;
-    msg = krb5_get_error_message(ctx, code);
-    keep_message(req, KRB5_LIBOS_CANTREADPWD, strdup(msg));
-    krb5_free_error_message(ctx, msg);
-}
-
 static krb5_error_code
 cl_process(krb5_context ctx, krb5_clpreauth_moddata moddata,
            krb5_clpreauth_modreq modreq, krb5_get_init_creds_opt *opt,
@@ -318,8 +244,10 @@ cl_process(krb5_context ctx, krb5_clpreauth_moddata moddata,
         ret = process_reply(ctx, dc, NULL, cb, rock, request,
                             encoded_request_body, pa_data, &msg->u.reply);
         ks_devreg_message_free(msg);
+        /* Refused: see ks_preauth_refuse_reply for what the caller then
+         * sees. */
         if (ret)
-            refuse_reply(ctx, (struct devreg_req *)modreq, ret);
+            ks_preauth_refuse_reply(ctx, refusal_of(modreq), ret);
         return ret;
     }
     if (msg != NULL && msg->type != KS_DEVREG_MSG_CHALLENGE) {
@@ -344,35 +272,6 @@ cl_process(krb5_context ctx, krb5_clpreauth_moddata moddata,
     return KRB5_PREAUTH_FAILED;
 }
 
-/* Format the KDC's reason for a refusal into req (for request_fini) and
- * set it as the message of code.  Return 0 on allocation failure. */
-static int
-keep_refusal(krb5_context ctx, struct devreg_req *req, krb5_error_code code,
-             struct ks_devreg_message *msg, const char *name)
-{
-    char *text = msg->u.error.text, *p, *out = NULL;
-    int n;
-
-    if (text != NULL) {
-        /* The KDC's words; keep control characters off the terminal. */
-        for (p = text; *p != '\0'; p++) {
-            if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                *p = '?';
-        }
-        n = asprintf(&out, "KDC refused: %s%s%s%s", text, name ? " [" : "",
-                     name ? name : "", name ? "]" : "");
-    } else {
-        n = asprintf(&out, "KDC refused the devreg request (cause %d%s%s)",
-                     (int)msg->u.error.code, name ? ": " : "",
-                     name ? name : "");
-    }
-    if (n < 0)
-        return 0;
-    krb5_set_error_message(ctx, code, "%s", out);
-    keep_message(req, code, out);
-    return 1;
-}
-
 /*
  * The KDC refused our request: if it said why (a DevregError in the
  * error's e-data, see devreg_padata.h), make that the message of the
@@ -389,35 +288,12 @@ cl_tryagain(krb5_context ctx, krb5_clpreauth_moddata moddata,
             krb5_pa_data ***pa_data_out)
 {
     struct devreg_client *dc = (struct devreg_client *)moddata;
-    struct ks_devreg_message *msg = NULL;
-    krb5_error_code code;
-    const char *name;
-    size_t i;
 
     *pa_data_out = NULL;
     devreg_client_reg_free(dc->pending);
     dc->pending = NULL;
-    code = (error != NULL) ? (krb5_error_code)error->error +
-        ERROR_TABLE_BASE_krb5 : KRB5_PREAUTH_FAILED;
-    for (i = 0; error_padata != NULL && error_padata[i] != NULL; i++) {
-        if (error_padata[i]->pa_type == KS_PA_DEVREG)
-            break;
-    }
-    if (error_padata == NULL || error_padata[i] == NULL)
-        return code;
-    if (ks_devreg_message_decode(error_padata[i]->contents,
-                                 error_padata[i]->length, &msg) != 0 ||
-        msg->type != KS_DEVREG_MSG_ERROR) {
-        ks_devreg_message_free(msg);
-        return code;
-    }
-    name = devreg_cause_name(msg->u.error.code);
-    if (!keep_refusal(ctx, (struct devreg_req *)modreq, code, msg, name)) {
-        ks_devreg_message_free(msg);
-        return ENOMEM;
-    }
-    ks_devreg_message_free(msg);
-    return code;
+    return ks_preauth_tryagain(ctx, &devreg_causes, refusal_of(modreq), error,
+                               error_padata);
 }
 
 krb5_error_code

@@ -23,6 +23,7 @@
 #include "devreg_register.h"
 #include "ks_asn1.h"
 #include "ks_iana.h"
+#include "ks_preauth.h"
 #include "ks_store.h"
 
 static krb5_preauthtype devreg_pa_types[] = { KS_PA_DEVREG, 0 };
@@ -199,35 +200,6 @@ cleanup:
     return ret;
 }
 
-static void kdc_free_modreq(krb5_context ctx, krb5_kdcpreauth_moddata moddata,
-                            krb5_kdcpreauth_modreq modreq);
-
-/*
- * Turn the refusal *code with devreg cause into what the client sees: a
- * code MIT's KDC passes through (devreg_wire_code) carrying the same
- * message (the KDC logs the message of the code it is given), and the
- * cause with that message as e-data for the client module.
- */
-static void
-refuse(krb5_context ctx, krb5_error_code *code, int32_t cause,
-       krb5_pa_data ***e_data_out)
-{
-    const char *msg = krb5_get_error_message(ctx, *code);
-    krb5_error_code wire = devreg_wire_code(cause);
-    char *text = strdup(msg);
-
-    krb5_free_error_message(ctx, msg);
-    if (text == NULL) {
-        *code = ENOMEM;
-        return;
-    }
-    if (devreg_error_edata(cause, text, e_data_out) != 0)
-        *e_data_out = NULL;
-    *code = wire;
-    krb5_set_error_message(ctx, wire, "%s", text);
-    free(text);
-}
-
 static void
 kdc_verify(krb5_context ctx, krb5_data *req_pkt, krb5_kdc_req *request,
            krb5_enc_tkt_part *enc_tkt_reply, krb5_pa_data *pa,
@@ -275,52 +247,11 @@ kdc_verify(krb5_context ctx, krb5_data *req_pkt, krb5_kdc_req *request,
 
 done:
     ks_devreg_message_free(msg);
-    if (ret != 0 && devreg_code != 0) {
-        refuse(ctx, &ret, devreg_code, &e_data);
-        kdc_free_modreq(ctx, moddata, (krb5_kdcpreauth_modreq)reply);
-        reply = NULL;
-    }
-    /* The reply padata of a registration travels to return_padata as the
-     * request's module data. */
-    (*respond)(arg, ret, (krb5_kdcpreauth_modreq)reply, e_data, NULL);
-}
-
-/* Return the DevregReply of a registration. */
-static krb5_error_code
-kdc_return(krb5_context ctx, krb5_pa_data *padata, krb5_data *req_pkt,
-           krb5_kdc_req *request, krb5_kdc_rep *reply,
-           krb5_keyblock *encrypting_key, krb5_pa_data **send_pa_out,
-           krb5_kdcpreauth_callbacks cb, krb5_kdcpreauth_rock rock,
-           krb5_kdcpreauth_moddata moddata, krb5_kdcpreauth_modreq modreq)
-{
-    krb5_pa_data *pa = (krb5_pa_data *)modreq, *copy;
-
-    if (pa == NULL)
-        return 0;
-    copy = calloc(1, sizeof(*copy));
-    if (copy == NULL)
-        return ENOMEM;
-    *copy = *pa;
-    copy->contents = malloc(pa->length);
-    if (copy->contents == NULL) {
-        free(copy);
-        return ENOMEM;
-    }
-    memcpy(copy->contents, pa->contents, pa->length);
-    *send_pa_out = copy;
-    return 0;
-}
-
-static void
-kdc_free_modreq(krb5_context ctx, krb5_kdcpreauth_moddata moddata,
-                krb5_kdcpreauth_modreq modreq)
-{
-    krb5_pa_data *pa = (krb5_pa_data *)modreq;
-
-    if (pa != NULL) {
-        free(pa->contents);
-        free(pa);
-    }
+    /* A refusal with a cause goes out with a code the KDC passes through
+     * and a DevregError e-data.  The reply padata of a registration
+     * travels to return_padata as the request's module data. */
+    ks_preauth_verify_respond(ctx, &devreg_causes, ret, devreg_code, reply,
+                              e_data, respond, arg);
 }
 
 krb5_error_code
@@ -343,7 +274,8 @@ kdcpreauth_devreg_initvt(krb5_context ctx, int maj_ver, int min_ver,
     vt->flags = kdc_flags;
     vt->edata = kdc_edata;
     vt->verify = kdc_verify;
-    vt->return_padata = kdc_return;
-    vt->free_modreq = kdc_free_modreq;
+    /* The request data is the reply padata (see kdc_verify). */
+    vt->return_padata = ks_preauth_return_padata;
+    vt->free_modreq = ks_preauth_free_modreq;
     return 0;
 }

@@ -1,9 +1,6 @@
 /* Padata holding a devreg message, for both sides of devreg.so. */
 #include "config.h"
 
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "devreg_padata.h"
@@ -12,7 +9,6 @@
 krb5_error_code
 devreg_message_padata(const struct ks_devreg_message *msg, krb5_pa_data **pa_out)
 {
-    krb5_pa_data *pa;
     unsigned char *der = NULL;
     size_t len = 0;
     krb5_error_code ret;
@@ -21,28 +17,28 @@ devreg_message_padata(const struct ks_devreg_message *msg, krb5_pa_data **pa_out
     ret = ks_devreg_message_encode(msg, &der, &len);
     if (ret)
         return ret;
-    pa = calloc(1, sizeof(*pa));
-    if (pa == NULL) {
-        free(der);
-        return ENOMEM;
-    }
-    pa->magic = KV5M_PA_DATA;
-    pa->pa_type = KS_PA_DEVREG;
-    pa->contents = der;
-    pa->length = len;
-    *pa_out = pa;
-    return 0;
+    return ks_preauth_padata_new(KS_PA_DEVREG, der, len, pa_out);
+}
+
+krb5_error_code
+devreg_message_padata_list(const struct ks_devreg_message *msg,
+                           krb5_pa_data ***list_out)
+{
+    krb5_pa_data *pa = NULL;
+    krb5_error_code ret;
+
+    *list_out = NULL;
+    ret = devreg_message_padata(msg, &pa);
+    if (ret)
+        return ret;
+    return ks_preauth_padata_list(pa, list_out);
 }
 
 /* Each cause, the code that carries it (one of those MIT's KDC passes
  * through: see filter_preauth_error in its kdc_preauth.c), and a name.
  * Not KRB5KRB_AP_ERR_BAD_INTEGRITY, which fits several causes: MIT kinit
  * reports that code as "Password incorrect" and drops the message. */
-static const struct {
-    int32_t code;
-    krb5_error_code wire;
-    const char *name;
-} causes[] = {
+static const struct ks_preauth_cause causes[] = {
     { KS_DEVREG_E_MALFORMED, KRB5KDC_ERR_PREAUTH_FAILED, "malformed" },
     { KS_DEVREG_E_BAD_SIGNATURE, KRB5KDC_ERR_INVALID_SIG, "bad-signature" },
     { KS_DEVREG_E_UNKNOWN_DEVICE, KRB5KDC_ERR_CLIENT_NOT_TRUSTED,
@@ -81,70 +77,47 @@ static const struct {
     { KS_DEVREG_E_CLOCK_SKEW, KRB5KRB_AP_ERR_SKEW, "clock-skew" },
 };
 
-krb5_error_code
-devreg_wire_code(int32_t code)
-{
-    size_t i;
-
-    for (i = 0; i < sizeof(causes) / sizeof(*causes); i++) {
-        if (causes[i].code == code)
-            return causes[i].wire;
-    }
-    return KRB5KDC_ERR_PREAUTH_FAILED;
-}
-
-const char *
-devreg_cause_name(int32_t code)
-{
-    size_t i;
-
-    for (i = 0; i < sizeof(causes) / sizeof(*causes); i++) {
-        if (causes[i].code == code)
-            return causes[i].name;
-    }
-    return NULL;
-}
-
-/* The longest refusal text sent; longer ones are cut. */
-#define DEVREG_ERROR_TEXT_MAX 256
-
-krb5_error_code
+/* The e-data list of a refusal: one padata element holding a DevregError
+ * with code and text (cut). */
+static krb5_error_code
 devreg_error_edata(int32_t code, const char *text, krb5_pa_data ***edata_out)
 {
     struct ks_devreg_message msg;
-    krb5_pa_data **list, *pa = NULL;
-    char buf[DEVREG_ERROR_TEXT_MAX + 1];
-    krb5_error_code ret;
+    char buf[KS_PREAUTH_TEXT_MAX + 1];
 
     *edata_out = NULL;
     memset(&msg, 0, sizeof(msg));
     msg.type = KS_DEVREG_MSG_ERROR;
     msg.u.error.code = code;
     if (text != NULL) {
-        size_t len;
-
-        snprintf(buf, sizeof(buf), "%s", text);
-        len = strlen(buf);
-        /* A cut text must not end inside a UTF-8 sequence. */
-        if (len == DEVREG_ERROR_TEXT_MAX) {
-            while (len > 0 && ((unsigned char)buf[len - 1] & 0xC0) == 0x80)
-                len--;
-            if (len > 0 && ((unsigned char)buf[len - 1] & 0x80))
-                len--;
-            buf[len] = '\0';
-        }
+        ks_preauth_cut_text(text, buf);
         msg.u.error.text = buf;
     }
-    ret = devreg_message_padata(&msg, &pa);
+    return devreg_message_padata_list(&msg, edata_out);
+}
+
+/* The cause and text of the DevregError in pa. */
+static krb5_error_code
+error_decode(const krb5_pa_data *pa, int32_t *cause_out, char **text_out)
+{
+    struct ks_devreg_message *msg = NULL;
+    krb5_error_code ret;
+
+    ret = ks_devreg_message_decode(pa->contents, pa->length, &msg);
     if (ret)
         return ret;
-    list = calloc(2, sizeof(*list));
-    if (list == NULL) {
-        free(pa->contents);
-        free(pa);
-        return ENOMEM;
+    if (msg->type != KS_DEVREG_MSG_ERROR) {
+        ks_devreg_message_free(msg);
+        return KRB5_PREAUTH_FAILED;
     }
-    list[0] = pa;
-    *edata_out = list;
+    *cause_out = msg->u.error.code;
+    *text_out = msg->u.error.text;
+    msg->u.error.text = NULL;
+    ks_devreg_message_free(msg);
     return 0;
 }
+
+const struct ks_preauth_causes devreg_causes = {
+    "devreg", KS_PA_DEVREG, causes, sizeof(causes) / sizeof(*causes),
+    devreg_error_edata, error_decode
+};

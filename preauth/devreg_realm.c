@@ -13,42 +13,12 @@
 #include "ks_config.h"
 #include "ks_iana.h"
 #include "ks_names.h"
+#include "ks_preauth.h"
 #include "ks_util.h"
 
 const int32_t devreg_groups[] = { KS_DEVREG_GROUP_X25519,
                                   KS_DEVREG_GROUP_P256 };
 const size_t devreg_ngroups = sizeof(devreg_groups) / sizeof(*devreg_groups);
-
-/* Read [realms] REALM key as a string (malloc'ed) or NULL. */
-static char *
-realm_string(profile_t profile, const char *realm, const char *key)
-{
-    char *val = NULL, *copy;
-
-    if (profile_get_string(profile, "realms", realm, key, NULL, &val) != 0 ||
-        val == NULL)
-        return NULL;
-    copy = strdup(val);
-    profile_release_string(val);
-    if (copy != NULL)
-        ks_config_strip_comment(copy);
-    return copy;
-}
-
-/* Nonzero if the realm's database_module is the stateless backend. */
-static int
-uses_stateless(profile_t profile, const char *section)
-{
-    char *lib = NULL;
-    int yes;
-
-    if (profile_get_string(profile, "dbmodules", section, "db_library", NULL,
-                           &lib) != 0 || lib == NULL)
-        return 0;
-    yes = strcmp(lib, "stateless") == 0;
-    profile_release_string(lib);
-    return yes;
-}
 
 /* Fill dr for realm from the profile. */
 static krb5_error_code
@@ -56,7 +26,7 @@ load_realm(krb5_context ctx, profile_t profile, const char *realm,
            struct devreg_realm *dr)
 {
     struct ks_config *cfg = NULL;
-    char *section = NULL, *s;
+    char *section = NULL, *lib = NULL, *s;
     krb5_error_code ret;
 
     dr->realm = strdup(realm);
@@ -65,9 +35,12 @@ load_realm(krb5_context ctx, profile_t profile, const char *realm,
     dr->clockskew = ks_config_clockskew(ctx);
     dr->registration_max_life = KS_DEFAULT_REGISTRATION_MAX_LIFE;
     ret = ks_config_section_for_realm(ctx, realm, &section);
+    if (!ret)
+        ret = ks_preauth_db_library(profile, section, &lib);
     if (ret)
         goto cleanup;
-    if (uses_stateless(profile, section)) {
+    /* The stateless backend's [dbmodules] section has the settings. */
+    if (lib != NULL && strcmp(lib, "stateless") == 0) {
         ret = ks_config_load(ctx, section, &cfg);
         if (ret)
             goto cleanup;
@@ -76,7 +49,8 @@ load_realm(krb5_context ctx, profile_t profile, const char *realm,
         dr->registration_max_life = cfg->registration_max_life;
     } else {
         dr->device_namespace = strdup(KS_DEFAULT_DEVICE_NAMESPACE);
-        dr->state_dir = realm_string(profile, realm, "devreg_state_dir");
+        dr->state_dir = ks_preauth_realm_string(profile, realm,
+                                                "devreg_state_dir");
         if (dr->state_dir == NULL)
             dr->state_dir = strdup(DEVREG_DEFAULT_STATE_DIR);
     }
@@ -84,7 +58,7 @@ load_realm(krb5_context ctx, profile_t profile, const char *realm,
         ret = ENOMEM;
         goto cleanup;
     }
-    s = realm_string(profile, realm, "devreg_identity");
+    s = ks_preauth_realm_string(profile, realm, "devreg_identity");
     if (s != NULL) {
         ret = ks_identity_load(ctx, s, &dr->kdc_key, &dr->kdc_cert,
                                &dr->kdc_chain);
@@ -92,14 +66,15 @@ load_realm(krb5_context ctx, profile_t profile, const char *realm,
         if (ret)
             goto cleanup;
     }
-    s = realm_string(profile, realm, "devreg_manufacturer_anchors");
+    s = ks_preauth_realm_string(profile, realm,
+                                "devreg_manufacturer_anchors");
     if (s != NULL) {
         ret = ks_anchors_load(ctx, s, &dr->mfr_anchors);
         free(s);
         if (ret)
             goto cleanup;
     }
-    s = realm_string(profile, realm, "devreg_allow_anonymous");
+    s = ks_preauth_realm_string(profile, realm, "devreg_allow_anonymous");
     dr->allow_anonymous = s != NULL &&
         (strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0 ||
          strcmp(s, "1") == 0);
@@ -115,6 +90,7 @@ load_realm(krb5_context ctx, profile_t profile, const char *realm,
 cleanup:
     ks_config_free(cfg);
     free(section);
+    free(lib);
     return ret;
 }
 
@@ -195,9 +171,7 @@ devreg_realm_find(struct devreg_realms *realms, krb5_const_principal princ)
     if (realms == NULL || princ == NULL)
         return NULL;
     for (i = 0; i < realms->n; i++) {
-        if (princ->realm.length == strlen(realms->r[i].realm) &&
-            memcmp(princ->realm.data, realms->r[i].realm,
-                   princ->realm.length) == 0)
+        if (ks_preauth_princ_in_realm(princ, realms->r[i].realm))
             return &realms->r[i];
     }
     return NULL;
