@@ -35,13 +35,11 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,9 +52,8 @@
 #include <unistd.h>
 #include <krb5/krb5.h>
 #include <profile.h>
-#include <openssl/x509.h>
 
-#include "ks_cms.h"
+#include "ks_agent.h"
 #include "ks_config.h"
 #include "ks_iana.h"
 #include "tempkey_keytab.h"
@@ -102,114 +99,7 @@ struct kt {
     size_t nkdcs;               /* 0: let libkrb5 locate a KDC (DNS) */
 };
 
-static int use_syslog;          /* run without -d */
-static int debug;               /* -d */
-static int timestamps;          /* run -d: prefix log lines with the time */
 static int report_stdout;       /* register: results on stdout */
-static sigset_t stopset;        /* SIGTERM, SIGINT (blocked) */
-
-/* --- logging ------------------------------------------------------------ */
-
-static void logmsg(int prio, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Log one line: syslog for run without -d, otherwise stderr (debug lines
- * only with -d). */
-static void
-logmsg(int prio, const char *fmt, ...)
-{
-    va_list ap;
-    char when[32];
-    struct tm tm;
-    time_t now;
-
-    if (prio == LOG_DEBUG && !debug)
-        return;
-    va_start(ap, fmt);
-    if (use_syslog) {
-        vsyslog(prio, fmt, ap);
-    } else {
-        if (timestamps) {
-            now = time(NULL);
-            localtime_r(&now, &tm);
-            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-            fprintf(stderr, "%s ", when);
-        }
-        fprintf(stderr, "ktempkey: ");
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
-        fflush(stderr);
-    }
-    va_end(ap);
-}
-
-/* Log ret's message (as kept in ctx) after a prefix. */
-static void
-log_krb5(krb5_context ctx, int prio, krb5_error_code ret, const char *what)
-{
-    const char *msg = krb5_get_error_message(ctx, ret);
-
-    logmsg(prio, "%s: %s", what, msg);
-    krb5_free_error_message(ctx, msg);
-}
-
-/* A time in UTC, ISO 8601. */
-static void
-format_utc(time_t t, char *buf, size_t len)
-{
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* --- stop requests ------------------------------------------------------ */
-
-/* A SIGTERM or SIGINT is waiting (they are blocked; see cmd_run). */
-static krb5_boolean
-stop_requested(void)
-{
-    sigset_t pending;
-
-    if (sigpending(&pending) != 0)
-        return FALSE;
-    return sigismember(&pending, SIGTERM) == 1 ||
-        sigismember(&pending, SIGINT) == 1;
-}
-
-/*
- * Sleep up to seconds, or until SIGTERM or SIGINT (blocked, so that one
- * arriving during an exchange is not lost: it waits here).  Returns 1 when
- * a signal asks the agent to stop.
- */
-static int
-sleep_or_stop(time_t seconds)
-{
-    struct timespec now, deadline, ts;
-    int sig;
-
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += seconds > 0 ? seconds : 0;
-    for (;;) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        ts.tv_sec = deadline.tv_sec - now.tv_sec;
-        ts.tv_nsec = deadline.tv_nsec - now.tv_nsec;
-        if (ts.tv_nsec < 0) {
-            ts.tv_sec--;
-            ts.tv_nsec += 1000000000L;
-        }
-        if (ts.tv_sec < 0)
-            ts.tv_sec = ts.tv_nsec = 0;
-        sig = sigtimedwait(&stopset, NULL, &ts);
-        if (sig > 0) {
-            logmsg(LOG_INFO, "stopping on signal %d", sig);
-            return 1;
-        }
-        /* EINTR: another signal interrupted the wait; wait the rest. */
-        if (errno != EINTR)
-            return 0;
-    }
-}
 
 /* --- KDC addresses ------------------------------------------------------ */
 
@@ -308,7 +198,7 @@ load_kdcs(struct kt *kt)
 
     ret = krb5_get_profile(kt->ctx, &profile);
     if (ret) {
-        log_krb5(kt->ctx, LOG_ERR, ret, "cannot read krb5.conf");
+        ks_agent_log_krb5(kt->ctx, LOG_ERR, ret, "cannot read krb5.conf");
         return -1;
     }
     names[0] = "realms";
@@ -321,23 +211,23 @@ load_kdcs(struct kt *kt)
         goto cleanup;
     }
     if (ret) {
-        logmsg(LOG_ERR, "cannot read the kdc values of realm %s in "
-               "krb5.conf: %s", kt->realm, error_message(ret));
+        ks_agent_log(LOG_ERR, "cannot read the kdc values of realm %s in "
+                     "krb5.conf: %s", kt->realm, error_message(ret));
         goto cleanup;
     }
     for (n = 0; values[n] != NULL; n++)
         ;
     kt->kdcs = calloc(n > 0 ? n : 1, sizeof(*kt->kdcs));
     if (kt->kdcs == NULL) {
-        logmsg(LOG_ERR, "out of memory");
+        ks_agent_log(LOG_ERR, "out of memory");
         goto cleanup;
     }
     for (i = 0; i < n; i++) {
         why = parse_kdc(values[i], &kt->kdcs[i]);
         kt->nkdcs = i + 1;
         if (why != NULL) {
-            logmsg(LOG_ERR, "krb5.conf [realms] %s: invalid kdc value '%s': "
-                   "%s", kt->realm, values[i], why);
+            ks_agent_log(LOG_ERR, "krb5.conf [realms] %s: invalid kdc "
+                         "value '%s': %s", kt->realm, values[i], why);
             goto cleanup;
         }
     }
@@ -362,8 +252,9 @@ mono_ms(void)
 }
 
 /*
- * Wait until fd is ready for events, the deadline (mono_ms()) passes (ETIMEDOUT) or a stop is requested (EINTR).  Polls in slices so
- * that a SIGTERM (blocked) stops the agent within a fraction of a second.
+ * Wait until fd is ready for events, the deadline (mono_ms()) passes
+ * (ETIMEDOUT) or a stop is requested (EINTR).  Polls in slices so that a
+ * SIGTERM (blocked) stops the agent within a fraction of a second.
  */
 static int
 wait_fd(int fd, short events, int64_t deadline)
@@ -373,7 +264,7 @@ wait_fd(int fd, short events, int64_t deadline)
     int r, ms;
 
     for (;;) {
-        if (stop_requested())
+        if (ks_agent_stop_requested())
             return EINTR;
         left = deadline - mono_ms();
         if (left <= 0)
@@ -421,46 +312,31 @@ connect_addr(const struct addrinfo *ai, int64_t deadline, int *fd_out)
     return 0;
 }
 
+/*
+ * Send (sending) or receive all len bytes at p on the non-blocking socket
+ * fd by the deadline.  A peer that closes before everything is received
+ * is ECONNRESET.
+ */
 static int
-send_all(int fd, const unsigned char *p, size_t len, int64_t deadline)
+transfer_all(int fd, unsigned char *p, size_t len, int64_t deadline,
+             krb5_boolean sending)
 {
     ssize_t n;
     int err;
 
     while (len > 0) {
-        n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                return errno;
-            err = wait_fd(fd, POLLOUT, deadline);
-            if (err)
-                return err;
-            continue;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int
-recv_all(int fd, unsigned char *p, size_t len, int64_t deadline)
-{
-    ssize_t n;
-    int err;
-
-    while (len > 0) {
-        n = recv(fd, p, len, 0);
-        if (n == 0)
+        if (sending)
+            n = send(fd, p, len, MSG_NOSIGNAL);
+        else
+            n = recv(fd, p, len, 0);
+        if (n == 0 && !sending)
             return ECONNRESET;
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 return errno;
-            err = wait_fd(fd, POLLIN, deadline);
+            err = wait_fd(fd, sending ? POLLOUT : POLLIN, deadline);
             if (err)
                 return err;
             continue;
@@ -527,14 +403,14 @@ send_tcp(krb5_context ctx, const struct kt_kdc *kdc, const krb5_data *req,
     buf[3] = (unsigned char)req->length;
     memcpy(buf + 4, req->data, req->length);
     stage = "send";
-    err = send_all(fd, buf, req->length + 4, deadline);
+    err = transfer_all(fd, buf, req->length + 4, deadline, TRUE);
     free(buf);
     buf = NULL;
     if (err)
         goto failed;
 
     stage = "receive";
-    err = recv_all(fd, hdr, 4, deadline);
+    err = transfer_all(fd, hdr, 4, deadline, FALSE);
     if (err)
         goto failed;
     len = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) |
@@ -550,7 +426,7 @@ send_tcp(krb5_context ctx, const struct kt_kdc *kdc, const krb5_data *req,
         close(fd);
         return ENOMEM;
     }
-    err = recv_all(fd, buf, len, deadline);
+    err = transfer_all(fd, buf, len, deadline, FALSE);
     if (err)
         goto failed;
     close(fd);
@@ -637,12 +513,9 @@ exchange(struct kt *kt, const struct kt_kdc *kdc, uint32_t key_id,
     char idbuf[16];
 
     *transport = FALSE;
-    ret = krb5_init_context(&ctx);
-    if (ret) {
-        krb5_set_error_message(kt->ctx, ret, "cannot initialize krb5 "
-                               "(krb5.conf): %s", error_message(ret));
+    ret = ks_agent_exchange_context(kt->ctx, &ctx);
+    if (ret)
         return ret;
-    }
     ret = krb5_copy_principal(ctx, kt->client, &client);
     if (!ret)
         ret = krb5_get_init_creds_opt_alloc(ctx, &opt);
@@ -823,11 +696,12 @@ remove_unregistered(struct kt *kt, const uint32_t *before, size_t nbefore,
         ret = tk_keytab_update(kt->ctx, kt->ktname, kt->client, NULL, 0, 0,
                                &drop[i], 1);
         if (ret)
-            log_krb5(kt->ctx, LOG_WARNING, ret, "cannot remove an "
-                     "unregistered key from the keytab");
+            ks_agent_log_krb5(kt->ctx, LOG_WARNING, ret, "cannot remove an "
+                              "unregistered key from the keytab");
         else
-            logmsg(LOG_INFO, "removed unregistered key id %u of %s from %s",
-                   (unsigned int)drop[i], kt->principal, kt->ktname);
+            ks_agent_log(LOG_INFO, "removed unregistered key id %u of %s "
+                         "from %s", (unsigned int)drop[i], kt->principal,
+                         kt->ktname);
     }
 
 cleanup:
@@ -886,14 +760,14 @@ register_one(struct kt *kt, struct kt_kdc *kdc, uint32_t key_id,
     if (ret)
         goto done;
     if (key_id != 0)
-        logmsg(LOG_DEBUG, "registering key id %u of %s with KDC %s",
-               (unsigned int)key_id, kt->principal,
-               kdc != NULL ? kdc->spec : "(located by libkrb5)");
+        ks_agent_log(LOG_DEBUG, "registering key id %u of %s with KDC %s",
+                     (unsigned int)key_id, kt->principal,
+                     kdc != NULL ? kdc->spec : "(located by libkrb5)");
     else
-        logmsg(LOG_DEBUG, "registering a new key of %s (current key id: "
-               "%u) with KDC %s", kt->principal,
-               (unsigned int)before.cur.key_id,
-               kdc != NULL ? kdc->spec : "(located by libkrb5)");
+        ks_agent_log(LOG_DEBUG, "registering a new key of %s (current key id: "
+                     "%u) with KDC %s", kt->principal,
+                     (unsigned int)before.cur.key_id,
+                     kdc != NULL ? kdc->spec : "(located by libkrb5)");
     ret = exchange(kt, kdc, key_id, &transport);
     if (!ret)
         ret = state_view(kt, key_id, time(NULL), &after);
@@ -941,14 +815,14 @@ report(struct kt *kt, const struct kt_kdc *kdc, krb5_error_code ret,
     }
     if (!ret) {
         if (state_view(kt, key_id, time(NULL), &v) != 0 || !v.have_want) {
-            logmsg(LOG_WARNING, "registered key id %u of %s with KDC %s, "
-                   "but cannot read its state entry", (unsigned int)key_id,
-                   kt->principal, where);
+            ks_agent_log(LOG_WARNING, "registered key id %u of %s with KDC "
+                         "%s, but cannot read its state entry",
+                         (unsigned int)key_id, kt->principal, where);
             return;
         }
-        format_utc(v.want.expiry, exp, sizeof(exp));
+        ks_agent_format_time(v.want.expiry, TRUE, exp, sizeof(exp));
         if (v.want.renew_by != 0)
-            format_utc(v.want.renew_by, ren, sizeof(ren));
+            ks_agent_format_time(v.want.renew_by, TRUE, ren, sizeof(ren));
         else
             snprintf(ren, sizeof(ren), "%s", exp);
         if (report_stdout) {
@@ -957,9 +831,9 @@ report(struct kt *kt, const struct kt_kdc *kdc, krb5_error_code ret,
                    where, exp, ren);
             fflush(stdout);
         } else {
-            logmsg(LOG_INFO, "registered key id %u of %s with KDC %s, "
-                   "expires %s, renew by %s", (unsigned int)key_id,
-                   kt->principal, where, exp, ren);
+            ks_agent_log(LOG_INFO, "registered key id %u of %s with KDC %s, "
+                         "expires %s, renew by %s", (unsigned int)key_id,
+                         kt->principal, where, exp, ren);
         }
         return;
     }
@@ -969,13 +843,13 @@ report(struct kt *kt, const struct kt_kdc *kdc, krb5_error_code ret,
     else
         snprintf(idtext, sizeof(idtext), "a new key");
     if (kdc != NULL) {
-        logmsg(LOG_ERR, "registration of %s of %s with KDC %s failed: %s",
-               idtext, kt->principal, where,
-               kdc->msg != NULL ? kdc->msg : error_message(ret));
+        ks_agent_log(LOG_ERR, "registration of %s of %s with KDC %s failed: "
+                     "%s", idtext, kt->principal, where,
+                     kdc->msg != NULL ? kdc->msg : error_message(ret));
     } else {
         msg = krb5_get_error_message(kt->ctx, ret);
-        logmsg(LOG_ERR, "registration of %s of %s with KDC %s failed: %s",
-               idtext, kt->principal, where, msg);
+        ks_agent_log(LOG_ERR, "registration of %s of %s with KDC %s failed: "
+                     "%s", idtext, kt->principal, where, msg);
         krb5_free_error_message(kt->ctx, msg);
     }
 }
@@ -1009,7 +883,7 @@ register_round(struct kt *kt, krb5_boolean *all_ok)
         set_result(kt, &kt->kdcs[i], 0, 0, FALSE);
     }
     for (i = 0; i < kt->nkdcs && key_id == 0; i++) {
-        if (stop_requested())
+        if (ks_agent_stop_requested())
             break;
         if (register_one(kt, &kt->kdcs[i], 0, &id) == 0) {
             key_id = id;
@@ -1020,7 +894,7 @@ register_round(struct kt *kt, krb5_boolean *all_ok)
         for (i = 0; i < kt->nkdcs; i++) {
             if (i == first || (i < first && kt->kdcs[i].transport))
                 continue;
-            if (stop_requested()) {
+            if (ks_agent_stop_requested()) {
                 set_result(kt, &kt->kdcs[i], key_id, EINTR, TRUE);
                 continue;
             }
@@ -1059,11 +933,7 @@ cmd_register(struct kt *kt)
 static time_t
 backoff(unsigned int n)
 {
-    time_t d = 1;
-
-    while (n-- > 1 && d < KT_RETRY_MAX)
-        d *= 2;
-    return d > KT_RETRY_MAX ? KT_RETRY_MAX : d;
+    return ks_agent_backoff(n, 1, KT_RETRY_MAX);
 }
 
 /*
@@ -1084,7 +954,7 @@ prune(struct kt *kt, uint32_t cur, time_t now)
 
     ret = tk_state_load(kt->ctx, kt->ktname, &entries, &count);
     if (ret) {
-        log_krb5(kt->ctx, LOG_ERR, ret, "cannot prune");
+        ks_agent_log_krb5(kt->ctx, LOG_ERR, ret, "cannot prune");
         return 0;
     }
     drop = calloc(count > 0 ? count : 1, sizeof(*drop));
@@ -1096,9 +966,9 @@ prune(struct kt *kt, uint32_t cur, time_t now)
         when = entries[i].expiry + kt->grace;
         if (when <= now) {
             drop[ndrop++] = entries[i].key_id;
-            format_utc(entries[i].expiry, exp, sizeof(exp));
-            logmsg(LOG_INFO, "pruning key id %u of %s (expired %s)",
-                   (unsigned int)entries[i].key_id, kt->principal, exp);
+            ks_agent_format_time(entries[i].expiry, TRUE, exp, sizeof(exp));
+            ks_agent_log(LOG_INFO, "pruning key id %u of %s (expired %s)",
+                         (unsigned int)entries[i].key_id, kt->principal, exp);
         } else if (next == 0 || when < next) {
             next = when;
         }
@@ -1113,7 +983,7 @@ prune(struct kt *kt, uint32_t cur, time_t now)
         ret = tk_state_remove(kt->ctx, kt->ktname, kt->principal, drop,
                               ndrop);
     if (ret) {
-        log_krb5(kt->ctx, LOG_ERR, ret, "cannot prune expired keys");
+        ks_agent_log_krb5(kt->ctx, LOG_ERR, ret, "cannot prune expired keys");
         /* Try again at the next retry interval. */
         next = now + KT_RETRY_MAX;
     }
@@ -1166,10 +1036,10 @@ cmd_run(struct kt *kt)
     krb5_error_code ret;
     char when[32];
 
-    logmsg(LOG_INFO, "keeping temporary keys of %s in %s, registered with "
-           "%s%zu KDC%s", kt->principal, kt->ktname,
-           kt->nkdcs ? "" : "the KDCs libkrb5 locates (DNS) instead of ",
-           kt->nkdcs, kt->nkdcs == 1 ? "" : "s");
+    ks_agent_log(LOG_INFO, "keeping temporary keys of %s in %s, registered "
+                 "with %s%zu KDC%s", kt->principal, kt->ktname,
+                 kt->nkdcs ? "" : "the KDCs libkrb5 locates (DNS) instead of ",
+                 kt->nkdcs, kt->nkdcs == 1 ? "" : "s");
     for (;;) {
         now = time(NULL);
         next = now + KT_MAX_SLEEP;
@@ -1180,12 +1050,12 @@ cmd_run(struct kt *kt)
         if (ret) {
             /* A broken state file or keytab needs the operator; keep
              * saying so, and carry on when it is fixed. */
-            log_krb5(kt->ctx, LOG_ERR, ret, "cannot read the keytab or its "
-                     "state");
+            ks_agent_log_krb5(kt->ctx, LOG_ERR, ret, "cannot read the keytab "
+                              "or its state");
             state_retry = state_retry ? state_retry * 2 : 1;
             if (state_retry > KT_RETRY_MAX)
                 state_retry = KT_RETRY_MAX;
-            if (sleep_or_stop(state_retry))
+            if (ks_agent_sleep_or_stop(state_retry))
                 break;
             continue;
         }
@@ -1196,12 +1066,12 @@ cmd_run(struct kt *kt)
 
         if (!v.any_valid || v.cur.key_id == 0) {
             due = now;
-            logmsg(LOG_DEBUG, "%s has no unexpired key", kt->principal);
+            ks_agent_log(LOG_DEBUG, "%s has no unexpired key", kt->principal);
         } else if (!in_keytab) {
             due = now;
-            logmsg(LOG_WARNING, "key id %u of %s is not in %s: registering "
-                   "a new key", (unsigned int)v.cur.key_id, kt->principal,
-                   kt->ktname);
+            ks_agent_log(LOG_WARNING, "key id %u of %s is not in %s: "
+                         "registering a new key", (unsigned int)v.cur.key_id,
+                         kt->principal, kt->ktname);
         } else {
             due = v.cur.registered + (v.cur.expiry - v.cur.registered) / 2;
             due = earliest(due, v.cur.renew_by);
@@ -1219,9 +1089,9 @@ cmd_run(struct kt *kt)
             if (id == 0) {
                 gen_failures++;
                 gen_not_before = now + backoff(gen_failures);
-                logmsg(LOG_WARNING, "no KDC accepted a new key of %s; retry "
-                       "%u in %ld s", kt->principal, gen_failures,
-                       (long)(gen_not_before - now));
+                ks_agent_log(LOG_WARNING, "no KDC accepted a new key of %s; "
+                             "retry %u in %ld s", kt->principal, gen_failures,
+                             (long)(gen_not_before - now));
             } else {
                 gen_failures = 0;
                 pending_id = id;
@@ -1230,7 +1100,7 @@ cmd_run(struct kt *kt)
                  * renew-by is otherwise honoured as it is. */
                 gen_not_before = now + 1;
             }
-            if (sleep_or_stop(0))
+            if (ks_agent_sleep_or_stop(0))
                 break;
             continue;
         }
@@ -1243,7 +1113,7 @@ cmd_run(struct kt *kt)
             if (!kt->kdcs[i].pending)
                 continue;
             if (kt->kdcs[i].next_try <= now) {
-                if (stop_requested())
+                if (ks_agent_stop_requested())
                     break;
                 ret = register_one(kt, &kt->kdcs[i], pending_id, &id);
                 report(kt, &kt->kdcs[i], 0, pending_id);
@@ -1254,10 +1124,10 @@ cmd_run(struct kt *kt)
                 kt->kdcs[i].failures++;
                 kt->kdcs[i].next_try = time(NULL) +
                     backoff(kt->kdcs[i].failures);
-                logmsg(LOG_WARNING, "retry %u of key id %u with KDC %s in "
-                       "%ld s", kt->kdcs[i].failures,
-                       (unsigned int)pending_id, kt->kdcs[i].spec,
-                       (long)backoff(kt->kdcs[i].failures));
+                ks_agent_log(LOG_WARNING, "retry %u of key id %u with KDC %s "
+                             "in %ld s", kt->kdcs[i].failures,
+                             (unsigned int)pending_id, kt->kdcs[i].spec,
+                             (long)backoff(kt->kdcs[i].failures));
             }
             next = earliest(next, kt->kdcs[i].next_try);
         }
@@ -1266,10 +1136,10 @@ cmd_run(struct kt *kt)
         now = time(NULL);
         if (next < now)
             next = now;
-        format_utc(next, when, sizeof(when));
-        logmsg(LOG_DEBUG, "current key id %u of %s; next check at %s",
-               (unsigned int)v.cur.key_id, kt->principal, when);
-        if (sleep_or_stop(next - now))
+        ks_agent_format_time(next, TRUE, when, sizeof(when));
+        ks_agent_log(LOG_DEBUG, "current key id %u of %s; next check at %s",
+                     (unsigned int)v.cur.key_id, kt->principal, when);
+        if (ks_agent_sleep_or_stop(next - now))
             break;
     }
     free(ids);
@@ -1297,109 +1167,53 @@ usage(FILE *f)
             "  -h                      print this help\n");
 }
 
-/* The directory of path (malloc'ed). */
-static char *
-dir_of(const char *path)
-{
-    char *dir = strdup(path), *slash;
-
-    if (dir == NULL)
-        return NULL;
-    slash = strrchr(dir, '/');
-    if (slash == NULL) {
-        free(dir);
-        return strdup(".");
-    }
-    if (slash == dir)
-        slash[1] = '\0';
-    else
-        *slash = '\0';
-    return dir;
-}
-
 /* Parse the principal, find its realm's KDCs and check, once at start-up,
  * everything that would otherwise fail only at the first registration. */
 static int
 kt_init(struct kt *kt, const char *principal)
 {
-    EVP_PKEY *key = NULL;
-    X509 *cert = NULL;
-    STACK_OF(X509) *chain = NULL;
-    X509_STORE *store = NULL;
     struct tk_state_entry *entries = NULL;
     size_t count = 0;
     krb5_error_code ret;
     struct stat st;
-    char *name = NULL, *dir = NULL;
+    char *dir = NULL;
     int rc = -1;
 
-    ret = krb5_init_context(&kt->ctx);
-    if (ret) {
-        logmsg(LOG_ERR, "cannot initialize krb5 (krb5.conf): %s",
-               error_message(ret));
+    if (ks_agent_init(principal, &kt->ctx, &kt->client, &kt->principal,
+                      &kt->realm) != 0)
         return -1;
-    }
-    ret = krb5_parse_name(kt->ctx, principal, &kt->client);
-    if (ret) {
-        log_krb5(kt->ctx, LOG_ERR, ret, "principal");
-        return -1;
-    }
-    /* The canonical form (with the realm) in messages. */
-    ret = krb5_unparse_name(kt->ctx, kt->client, &name);
-    if (ret)
-        goto oom;
-    kt->principal = strdup(name);
-    krb5_free_unparsed_name(kt->ctx, name);
-    kt->realm = strndup(kt->client->realm.data, kt->client->realm.length);
-    if (kt->principal == NULL || kt->realm == NULL)
-        goto oom;
 
     ret = tk_keytab_path(kt->ctx, kt->ktname, &kt->ktpath);
     if (ret) {
-        log_krb5(kt->ctx, LOG_ERR, ret, "keytab");
+        ks_agent_log_krb5(kt->ctx, LOG_ERR, ret, "keytab");
         return -1;
     }
     if (asprintf(&kt->statepath, "%s.tempkey", kt->ktpath) < 0) {
         kt->statepath = NULL;
         goto oom;
     }
-    dir = dir_of(kt->ktpath);
+    dir = ks_agent_dirname(kt->ktpath);
     if (dir == NULL)
         goto oom;
     /* The keytab is replaced by renaming a new file in its directory. */
     if (access(dir, W_OK | X_OK) != 0) {
-        logmsg(LOG_ERR, "keytab directory %s is not writable: %s", dir,
-               strerror(errno));
+        ks_agent_log(LOG_ERR, "keytab directory %s is not writable: %s", dir,
+                     strerror(errno));
         goto cleanup;
     }
     if (stat(kt->ktpath, &st) == 0 && !S_ISREG(st.st_mode)) {
-        logmsg(LOG_ERR, "keytab %s is not a regular file", kt->ktpath);
+        ks_agent_log(LOG_ERR, "keytab %s is not a regular file", kt->ktpath);
         goto cleanup;
     }
     ret = tk_state_load(kt->ctx, kt->ktname, &entries, &count);
     tk_state_free(entries, count);
     if (ret) {
-        log_krb5(kt->ctx, LOG_ERR, ret, "state");
+        ks_agent_log_krb5(kt->ctx, LOG_ERR, ret, "state");
         goto cleanup;
     }
 
-    /* A broken identity (or a key readable by others) stops the agent at
-     * start-up with a message naming it, not at the first registration. */
-    ret = ks_identity_load(kt->ctx, kt->identity, &key, &cert, &chain);
-    EVP_PKEY_free(key);
-    X509_free(cert);
-    sk_X509_pop_free(chain, X509_free);
-    if (ret) {
-        log_krb5(kt->ctx, LOG_ERR, ret, "identity");
-        goto cleanup;
-    }
-    ret = ks_anchors_load(kt->ctx, kt->anchor, &store);
-    X509_STORE_free(store);
-    if (ret) {
-        log_krb5(kt->ctx, LOG_ERR, ret, "anchor");
-        goto cleanup;
-    }
-    if (load_kdcs(kt) != 0)
+    if (ks_agent_check_identity(kt->ctx, kt->identity, kt->anchor) != 0 ||
+        load_kdcs(kt) != 0)
         goto cleanup;
     if (kt->grace < 0)
         kt->grace = ks_config_clockskew(kt->ctx);
@@ -1407,7 +1221,7 @@ kt_init(struct kt *kt, const char *principal)
     goto cleanup;
 
 oom:
-    logmsg(LOG_ERR, "out of memory");
+    ks_agent_log(LOG_ERR, "out of memory");
 
 cleanup:
     free(dir);
@@ -1444,6 +1258,7 @@ enum {
 int
 main(int argc, char **argv)
 {
+    static const char *const commands[] = { "register", "run", NULL };
     static const struct option longopts[] = {
         { "principal", required_argument, NULL, 'p' },
         { "keytab", required_argument, NULL, 'k' },
@@ -1459,7 +1274,8 @@ main(int argc, char **argv)
     const char *principal = NULL, *cmd, *lifetime = NULL, *grace = NULL;
     struct kt kt;
     krb5_deltat d;
-    int c, rc = 1;
+    krb5_boolean debug = FALSE;
+    int c, err, rc = 1;
 
     memset(&kt, 0, sizeof(kt));
     kt.grace = -1;
@@ -1487,7 +1303,7 @@ main(int argc, char **argv)
             grace = optarg;
             break;
         case 'd':
-            debug = 1;
+            debug = TRUE;
             break;
         case 'h':
             usage(stdout);
@@ -1497,18 +1313,9 @@ main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "ktempkey: %s\n", optind >= argc ?
-                "no command given" : "too many arguments");
-        usage(stderr);
+    cmd = ks_agent_command("ktempkey", argc, argv, optind, commands, usage);
+    if (cmd == NULL)
         return 2;
-    }
-    cmd = argv[optind];
-    if (strcmp(cmd, "register") != 0 && strcmp(cmd, "run") != 0) {
-        fprintf(stderr, "ktempkey: unknown command '%s'\n", cmd);
-        usage(stderr);
-        return 2;
-    }
     if (principal == NULL) {
         fprintf(stderr, "ktempkey: -p PRINC is missing (the server's "
                 "principal, e.g. host/web.example.test@REALM)\n");
@@ -1556,40 +1363,31 @@ main(int argc, char **argv)
      * between exchanges, or in a transport wait (which gives up at once),
      * so that a key the module wrote for an unfinished exchange is
      * removed again. */
-    sigemptyset(&stopset);
-    sigaddset(&stopset, SIGTERM);
-    sigaddset(&stopset, SIGINT);
-    if (sigprocmask(SIG_BLOCK, &stopset, NULL) != 0) {
+    err = ks_agent_block_stop_signals();
+    if (err) {
         fprintf(stderr, "ktempkey: cannot block SIGTERM: %s\n",
-                strerror(errno));
+                strerror(err));
         free(kt.lifetime);
         return 1;
     }
     /* A KDC closing a TCP connection must not kill the agent. */
     signal(SIGPIPE, SIG_IGN);
-    if (strcmp(cmd, "run") == 0 && debug)
-        timestamps = 1;
+    ks_agent_log_init("ktempkey", debug, strcmp(cmd, "run") == 0 && debug);
     if (kt_init(&kt, principal) != 0)
         goto done;
     if (strcmp(cmd, "run") == 0) {
-        /* Start-up errors went to stderr (the operator, or the service
-         * manager's journal); from here on a daemon logs to syslog. */
-        if (!debug) {
-            openlog("ktempkey", LOG_PID, LOG_DAEMON);
-            use_syslog = 1;
-        }
+        ks_agent_log_to_syslog();
         rc = cmd_run(&kt);
     } else {
         rc = cmd_register(&kt);
-        if (stop_requested()) {
-            logmsg(LOG_ERR, "interrupted");
+        if (ks_agent_stop_requested()) {
+            ks_agent_log(LOG_ERR, "interrupted");
             rc = 1;
         }
     }
 
 done:
     kt_free(&kt);
-    if (use_syslog)
-        closelog();
+    ks_agent_log_close();
     return rc;
 }

@@ -24,11 +24,9 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,9 +37,8 @@
 #include <unistd.h>
 #include <krb5/krb5.h>
 #include <openssl/rand.h>
-#include <openssl/x509.h>
 
-#include "ks_cms.h"
+#include "ks_agent.h"
 #include "ks_config.h"
 
 #define KR_DEFAULT_CONFIG "/etc/krb5-stateless/kregister.conf"
@@ -98,63 +95,7 @@ static const char *const op_names[] = {
     "registration", "registration renewal", "login"
 };
 
-static int use_syslog;          /* run without -d */
-static int debug;               /* -d */
-static int timestamps;          /* run -d: prefix log lines with the time */
-
-/* --- logging ------------------------------------------------------------ */
-
-static void logmsg(int prio, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Log one line: syslog for run without -d, otherwise stderr (debug lines
- * only with -d). */
-static void
-logmsg(int prio, const char *fmt, ...)
-{
-    va_list ap;
-    char when[32];
-    struct tm tm;
-    time_t now;
-
-    if (prio == LOG_DEBUG && !debug)
-        return;
-    va_start(ap, fmt);
-    if (use_syslog) {
-        vsyslog(prio, fmt, ap);
-    } else {
-        if (timestamps) {
-            now = time(NULL);
-            localtime_r(&now, &tm);
-            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-            fprintf(stderr, "%s ", when);
-        }
-        fprintf(stderr, "kregister: ");
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
-        fflush(stderr);
-    }
-    va_end(ap);
-}
-
-/* Log ret's message (as kept in ctx) after a prefix. */
-static void
-log_krb5(krb5_context ctx, int prio, krb5_error_code ret, const char *what)
-{
-    const char *msg = krb5_get_error_message(ctx, ret);
-
-    logmsg(prio, "%s: %s", what, msg);
-    krb5_free_error_message(ctx, msg);
-}
-
-static void
-format_time(time_t t, char *buf, size_t len)
-{
-    struct tm tm;
-
-    localtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
-}
+/* --- times -------------------------------------------------------------- */
 
 /* krb5 timestamps are unsigned 32-bit seconds (valid past 2038). */
 static time_t
@@ -427,38 +368,6 @@ cleanup:
     return ret;
 }
 
-/* Load the identity and the anchor once, so that a broken file (or a
- * private key readable by others) stops the agent at start-up with a
- * message naming it, not at the first registration hours later. */
-static int
-check_credentials_files(struct kr *kr)
-{
-    EVP_PKEY *key = NULL;
-    X509 *cert = NULL;
-    STACK_OF(X509) *chain = NULL;
-    X509_STORE *store = NULL;
-    krb5_error_code ret;
-
-    if (kr->cfg.identity != NULL) {
-        ret = ks_identity_load(kr->ctx, kr->cfg.identity, &key, &cert,
-                               &chain);
-        EVP_PKEY_free(key);
-        X509_free(cert);
-        sk_X509_pop_free(chain, X509_free);
-        if (ret) {
-            log_krb5(kr->ctx, LOG_ERR, ret, "identity");
-            return -1;
-        }
-    }
-    ret = ks_anchors_load(kr->ctx, kr->cfg.anchor, &store);
-    X509_STORE_free(store);
-    if (ret) {
-        log_krb5(kr->ctx, LOG_ERR, ret, "anchor");
-        return -1;
-    }
-    return 0;
-}
-
 /* --- credential caches -------------------------------------------------- */
 
 /* Find client's ticket for server in ccname.  A missing file or ticket is
@@ -506,20 +415,6 @@ refresh_time(const struct kr *kr, const struct kr_ticket *t)
     return t->start + (time_t)(life * kr->cfg.renew_fraction);
 }
 
-/* fsync a file or directory by name (best effort for directories). */
-static int
-sync_path(const char *path, int flags)
-{
-    int fd, r;
-
-    fd = open(path, flags | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    r = fsync(fd);
-    close(fd);
-    return r;
-}
-
 /*
  * Replace the FILE cache at path with one holding creds: write a new cache
  * (mkstemp: mode 0600, next to path so that rename stays on one file
@@ -530,7 +425,7 @@ static krb5_error_code
 store_atomically(krb5_context ctx, const char *path, krb5_creds *creds)
 {
     krb5_ccache cc = NULL;
-    char *tmp = NULL, *ccname = NULL, *dir = NULL, *slash;
+    char *tmp = NULL, *ccname = NULL;
     krb5_error_code ret;
     int fd = -1;
 
@@ -563,7 +458,7 @@ store_atomically(krb5_context ctx, const char *path, krb5_creds *creds)
     krb5_cc_close(ctx, cc);
     cc = NULL;
     /* The FILE cache may have reopened the file: flush it by name. */
-    if (sync_path(tmp, O_RDONLY) != 0) {
+    if (ks_agent_sync_file(tmp) != 0) {
         ret = errno;
         krb5_set_error_message(ctx, ret, "cannot flush credential cache %s: "
                                "%s", tmp, strerror(ret));
@@ -576,15 +471,7 @@ store_atomically(krb5_context ctx, const char *path, krb5_creds *creds)
         goto cleanup;
     }
     /* Make the rename durable too. */
-    dir = strdup(path);
-    if (dir != NULL) {
-        slash = strrchr(dir, '/');
-        if (slash == dir)
-            slash[1] = '\0';
-        else if (slash != NULL)
-            *slash = '\0';
-        (void)sync_path(slash != NULL ? dir : ".", O_RDONLY | O_DIRECTORY);
-    }
+    ks_agent_sync_dir(path);
 
 cleanup:
     if (cc != NULL)
@@ -593,7 +480,6 @@ cleanup:
         close(fd);
     if (ret && fd >= 0)
         unlink(tmp);
-    free(dir);
     free(ccname);
     free(tmp);
     return ret;
@@ -689,12 +575,9 @@ exchange(struct kr *kr, enum kr_op op, time_t *end_out)
     memset(&creds, 0, sizeof(creds));
     prompt.kr = kr;
     prompt.op = op;
-    ret = krb5_init_context(&ctx);
-    if (ret) {
-        krb5_set_error_message(kr->ctx, ret, "cannot initialize krb5 "
-                               "(krb5.conf): %s", error_message(ret));
+    ret = ks_agent_exchange_context(kr->ctx, &ctx);
+    if (ret)
         return ret;
-    }
     ret = krb5_copy_principal(ctx, kr->client, &client);
     if (ret)
         goto cleanup;
@@ -806,13 +689,13 @@ read_state(struct kr *kr, struct kr_ticket *reg, struct kr_ticket *tgt)
     if (ret) {
         snprintf(what, sizeof(what), "cannot read registration cache %s",
                  kr->cfg.reg_ccache);
-        log_krb5(kr->ctx, LOG_WARNING, ret, what);
+        ks_agent_log_krb5(kr->ctx, LOG_WARNING, ret, what);
     }
     ret = read_ticket(kr, kr->cfg.tgt_ccache, kr->krbtgt, tgt);
     if (ret) {
         snprintf(what, sizeof(what), "cannot read ticket cache %s",
                  kr->cfg.tgt_ccache);
-        log_krb5(kr->ctx, LOG_WARNING, ret, what);
+        ks_agent_log_krb5(kr->ctx, LOG_WARNING, ret, what);
     }
 }
 
@@ -829,13 +712,13 @@ step(struct kr *kr, enum kr_op op, int fail_prio)
         snprintf(what, sizeof(what), "%s of %s failed%s", op_names[op],
                  kr->cfg.principal, is_transient(ret) ?
                  " (no KDC answered)" : "");
-        log_krb5(kr->ctx, fail_prio, ret, what);
+        ks_agent_log_krb5(kr->ctx, fail_prio, ret, what);
         return ret;
     }
-    format_time(end, when, sizeof(when));
-    logmsg(LOG_INFO, "%s of %s: %s valid until %s", op_names[op],
-           kr->cfg.principal, op == KR_LOGIN ? "TGT" : "registration",
-           when);
+    ks_agent_format_time(end, FALSE, when, sizeof(when));
+    ks_agent_log(LOG_INFO, "%s of %s: %s valid until %s", op_names[op],
+                 kr->cfg.principal, op == KR_LOGIN ? "TGT" : "registration",
+                 when);
     return 0;
 }
 
@@ -865,8 +748,9 @@ cmd_login(struct kr *kr)
     read_state(kr, &reg, &tgt);
     why = registration_problem(kr, &reg, time(NULL));
     if (why != NULL) {
-        logmsg(LOG_ERR, "cannot log in: %s for %s in %s (run 'kregister "
-               "enroll' first)", why, kr->cfg.principal, kr->cfg.reg_ccache);
+        ks_agent_log(LOG_ERR, "cannot log in: %s for %s in %s (run "
+                     "'kregister enroll' first)", why, kr->cfg.principal,
+                     kr->cfg.reg_ccache);
         return 1;
     }
     return step(kr, KR_LOGIN, LOG_ERR) ? 1 : 0;
@@ -882,8 +766,8 @@ print_ticket(const char *label, const char *ccname, const char *server,
         printf("%s: none in %s\n", label, ccname);
         return;
     }
-    format_time(t->end, end, sizeof(end));
-    format_time(refresh, ref, sizeof(ref));
+    ks_agent_format_time(t->end, FALSE, end, sizeof(end));
+    ks_agent_format_time(refresh, FALSE, ref, sizeof(ref));
     printf("%s: %s in %s, %s %s, refresh after %s\n", label, server, ccname,
            t->end > now ? "valid until" : "expired at", end, ref);
 }
@@ -909,13 +793,13 @@ cmd_status(struct kr *kr)
     krb5_free_unparsed_name(kr->ctx, tgtname);
     why = registration_problem(kr, &reg, now);
     if (why != NULL) {
-        logmsg(LOG_ERR, "%s for %s in %s", why, kr->cfg.principal,
-               kr->cfg.reg_ccache);
+        ks_agent_log(LOG_ERR, "%s for %s in %s", why, kr->cfg.principal,
+                     kr->cfg.reg_ccache);
         return 1;
     }
     if (!tgt.present || tgt.end <= now) {
-        logmsg(LOG_ERR, "no valid TGT for %s in %s", kr->cfg.principal,
-               kr->cfg.tgt_ccache);
+        ks_agent_log(LOG_ERR, "no valid TGT for %s in %s", kr->cfg.principal,
+                     kr->cfg.tgt_ccache);
         return 1;
     }
     return 0;
@@ -923,54 +807,15 @@ cmd_status(struct kr *kr)
 
 /* --- run ---------------------------------------------------------------- */
 
-/*
- * Sleep up to seconds, or until SIGTERM or SIGINT (blocked, so that one
- * arriving during an exchange is not lost: it waits here).  Returns 1 when
- * a signal asks the agent to stop.
- */
-static int
-sleep_or_stop(const sigset_t *stopset, time_t seconds)
-{
-    struct timespec now, deadline, ts;
-    int sig;
-
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += seconds > 0 ? seconds : 0;
-    for (;;) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        ts.tv_sec = deadline.tv_sec - now.tv_sec;
-        ts.tv_nsec = deadline.tv_nsec - now.tv_nsec;
-        if (ts.tv_nsec < 0) {
-            ts.tv_sec--;
-            ts.tv_nsec += 1000000000L;
-        }
-        if (ts.tv_sec < 0)
-            ts.tv_sec = ts.tv_nsec = 0;
-        sig = sigtimedwait(stopset, NULL, &ts);
-        if (sig > 0) {
-            logmsg(LOG_INFO, "stopping on signal %d", sig);
-            return 1;
-        }
-        /* EINTR: another signal interrupted the wait; wait the rest. */
-        if (errno != EINTR)
-            return 0;
-    }
-}
-
 /* The wait before retry number n (1, 2, ...): retry_min doubled each
  * time, capped at retry_max, less up to a quarter at random so that
  * devices that lost the same KDC do not come back in step. */
 static time_t
 backoff(const struct kr *kr, unsigned int n)
 {
-    double d = kr->cfg.retry_min;
+    double d = ks_agent_backoff(n, kr->cfg.retry_min, kr->cfg.retry_max);
     unsigned char r = 0;
-    unsigned int i;
 
-    for (i = 1; i < n && d < kr->cfg.retry_max; i++)
-        d *= 2;
-    if (d > kr->cfg.retry_max)
-        d = kr->cfg.retry_max;
     if (RAND_bytes(&r, 1) != 1)
         r = 0;
     d -= d * 0.25 * (r / 255.0);
@@ -991,23 +836,20 @@ static int
 cmd_run(struct kr *kr)
 {
     struct kr_ticket reg, tgt;
-    sigset_t stopset;
     unsigned int failures = 0;
     krb5_boolean force_renew = FALSE, reg_ok, tgt_ok;
     time_t now, reg_due, tgt_due, next, wait;
     time_t reg_not_before = 0, tgt_not_before = 0;
     krb5_error_code ret;
-    int op;
+    int op, err;
 
-    sigemptyset(&stopset);
-    sigaddset(&stopset, SIGTERM);
-    sigaddset(&stopset, SIGINT);
-    if (sigprocmask(SIG_BLOCK, &stopset, NULL) != 0) {
-        logmsg(LOG_ERR, "cannot block SIGTERM: %s", strerror(errno));
+    err = ks_agent_block_stop_signals();
+    if (err) {
+        ks_agent_log(LOG_ERR, "cannot block SIGTERM: %s", strerror(err));
         return 1;
     }
-    logmsg(LOG_INFO, "keeping %s registered (%s) and logged in (%s)",
-           kr->cfg.principal, kr->cfg.reg_ccache, kr->cfg.tgt_ccache);
+    ks_agent_log(LOG_INFO, "keeping %s registered (%s) and logged in (%s)",
+                 kr->cfg.principal, kr->cfg.reg_ccache, kr->cfg.tgt_ccache);
 
     for (;;) {
         now = time(NULL);
@@ -1035,14 +877,14 @@ cmd_run(struct kr *kr)
             failures = 0;
             next = reg_ok && tgt_due < reg_due ? tgt_due : reg_due;
             wait = next > now ? next - now : 1;
-            logmsg(LOG_DEBUG, "next refresh in %ld s", (long)wait);
+            ks_agent_log(LOG_DEBUG, "next refresh in %ld s", (long)wait);
         } else {
             ret = step(kr, op, op == KR_ENROLL ? LOG_ERR : LOG_WARNING);
             if (op == KR_RENEW && ret && !is_transient(ret)) {
                 /* The KDC will not renew this registration (a new realm
                  * secret, say): register again from scratch. */
-                logmsg(LOG_WARNING, "registering %s again",
-                       kr->cfg.principal);
+                ks_agent_log(LOG_WARNING, "registering %s again",
+                             kr->cfg.principal);
                 ret = step(kr, KR_ENROLL, LOG_ERR);
             }
             if (op == KR_LOGIN) {
@@ -1060,13 +902,13 @@ cmd_run(struct kr *kr)
             if (ret) {
                 failures++;
                 wait = backoff(kr, failures);
-                logmsg(is_transient(ret) ? LOG_WARNING : LOG_ERR,
-                       "retry %u in %ld s", failures, (long)wait);
+                ks_agent_log(is_transient(ret) ? LOG_WARNING : LOG_ERR,
+                             "retry %u in %ld s", failures, (long)wait);
             }
         }
         /* With wait 0 this still picks up a stop request that came
          * during the exchange. */
-        if (sleep_or_stop(&stopset, wait))
+        if (ks_agent_sleep_or_stop(wait))
             break;
     }
     return 0;
@@ -1095,31 +937,18 @@ kr_init(struct kr *kr)
     krb5_error_code ret;
     char *name = NULL;
     const krb5_data *realm;
+    int rc;
 
-    ret = krb5_init_context(&kr->ctx);
-    if (ret) {
-        logmsg(LOG_ERR, "cannot initialize krb5 (krb5.conf): %s",
-               error_message(ret));
-        return -1;
+    /* Messages use the canonical form (with the realm). */
+    rc = ks_agent_init(kr->cfg.principal, &kr->ctx, &kr->client, &name,
+                       &kr->realm);
+    if (name != NULL) {
+        free(kr->cfg.principal);
+        kr->cfg.principal = name;
     }
-    ret = krb5_parse_name(kr->ctx, kr->cfg.principal, &kr->client);
-    if (ret) {
-        log_krb5(kr->ctx, LOG_ERR, ret, "principal");
+    if (rc != 0)
         return -1;
-    }
-    /* Use the canonical form (with the realm) in messages. */
-    ret = krb5_unparse_name(kr->ctx, kr->client, &name);
-    if (ret)
-        goto oom;
-    free(kr->cfg.principal);
-    kr->cfg.principal = strdup(name);
-    krb5_free_unparsed_name(kr->ctx, name);
-    if (kr->cfg.principal == NULL)
-        goto oom;
     realm = &kr->client->realm;
-    kr->realm = strndup(realm->data, realm->length);
-    if (kr->realm == NULL)
-        goto oom;
     ret = krb5_build_principal(kr->ctx, &kr->devreg, realm->length,
                                kr->realm, "devreg", kr->realm, (char *)NULL);
     if (!ret)
@@ -1128,13 +957,11 @@ kr_init(struct kr *kr)
                                    (char *)NULL);
     if (!ret)
         ret = krb5_unparse_name(kr->ctx, kr->devreg, &kr->devreg_name);
-    if (ret)
-        goto oom;
+    if (ret) {
+        ks_agent_log(LOG_ERR, "out of memory");
+        return -1;
+    }
     return 0;
-
-oom:
-    logmsg(LOG_ERR, "out of memory");
-    return -1;
 }
 
 static void
@@ -1155,8 +982,12 @@ kr_free(struct kr *kr)
 int
 main(int argc, char **argv)
 {
+    static const char *const commands[] = {
+        "enroll", "login", "run", "status", NULL
+    };
     const char *config = KR_DEFAULT_CONFIG, *cmd;
     struct kr kr;
+    krb5_boolean debug = FALSE;
     int c, rc = 1;
 
     memset(&kr, 0, sizeof(kr));
@@ -1168,7 +999,7 @@ main(int argc, char **argv)
             config = optarg;
             break;
         case 'd':
-            debug = 1;
+            debug = TRUE;
             break;
         case 'h':
             usage(stdout);
@@ -1178,36 +1009,19 @@ main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc - 1) {
-        if (optind >= argc)
-            fprintf(stderr, "kregister: no command given\n");
-        else
-            fprintf(stderr, "kregister: too many arguments\n");
-        usage(stderr);
+    cmd = ks_agent_command("kregister", argc, argv, optind, commands, usage);
+    if (cmd == NULL)
         return 2;
-    }
-    cmd = argv[optind];
-    if (strcmp(cmd, "enroll") != 0 && strcmp(cmd, "login") != 0 &&
-        strcmp(cmd, "run") != 0 && strcmp(cmd, "status") != 0) {
-        fprintf(stderr, "kregister: unknown command '%s'\n", cmd);
-        usage(stderr);
-        return 2;
-    }
     if (config_load(config, &kr.cfg) != 0) {
         config_free(&kr.cfg);
         return 1;
     }
-    if (strcmp(cmd, "run") == 0 && debug)
-        timestamps = 1;
-    if (kr_init(&kr) != 0 || check_credentials_files(&kr) != 0)
+    ks_agent_log_init("kregister", debug, strcmp(cmd, "run") == 0 && debug);
+    if (kr_init(&kr) != 0 ||
+        ks_agent_check_identity(kr.ctx, kr.cfg.identity, kr.cfg.anchor) != 0)
         goto done;
     if (strcmp(cmd, "run") == 0) {
-        /* Start-up errors went to stderr (the operator, or the service
-         * manager's journal); from here on a daemon logs to syslog. */
-        if (!debug) {
-            openlog("kregister", LOG_PID, LOG_DAEMON);
-            use_syslog = 1;
-        }
+        ks_agent_log_to_syslog();
         /* A KDC closing a TCP connection must not kill the agent. */
         signal(SIGPIPE, SIG_IGN);
     }
@@ -1222,7 +1036,6 @@ main(int argc, char **argv)
 
 done:
     kr_free(&kr);
-    if (use_syslog)
-        closelog();
+    ks_agent_log_close();
     return rc;
 }

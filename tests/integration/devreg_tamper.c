@@ -49,10 +49,12 @@
  *
  * Messages are taken apart and rebuilt with krb5's public API
  * (krb5_rd_error, krb5_mk_error, krb5_decode_ticket, krb5_mk_req_extended),
- * the project's codecs (ks_devreg_message_decode/encode) and the OpenSSL
- * ASN.1 templates below for the Kerberos structures krb5 does not expose
- * (METHOD-DATA, AS-REQ) and for an auth pack the project's strict encoder
- * refuses (an empty token); no DER is written by hand.
+ * the project's codecs (ks_devreg_message_decode/encode) and OpenSSL ASN.1
+ * templates: tamper_common.h's for the Kerberos structures krb5 does not
+ * expose (METHOD-DATA, AS-REQ), the one below for an auth pack the
+ * project's strict encoder refuses (an empty token); no DER is written by
+ * hand.  The exit statuses, reporting and hook plumbing are
+ * tamper_common.h's, shared with tempkey_tamper.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -65,11 +67,11 @@
 #include <openssl/asn1t.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/safestack.h>
 
 #include "ks_asn1.h"
 #include "ks_iana.h"
 #include "ks_util.h"
+#include "tamper_common.h"
 
 /* The lifetime registrations ask for (kinit -l 30d): the KDC caps it at
  * registration_max_life. */
@@ -79,50 +81,7 @@
  * keeps retrying with new ones. */
 #define MAX_STALE_CHALLENGES 4
 
-/* ---- ASN.1 templates (RFC 4120 and doc/devreg-protocol.md) -------------- */
-
-/* PA-DATA ::= SEQUENCE { padata-type [1] Int32, padata-value [2] OCTET
- * STRING } */
-typedef struct {
-    ASN1_INTEGER *type;
-    ASN1_OCTET_STRING *value;
-} TAMPER_PA_DATA;
-
-ASN1_SEQUENCE(TAMPER_PA_DATA) = {
-    ASN1_EXP(TAMPER_PA_DATA, type, ASN1_INTEGER, 1),
-    ASN1_EXP(TAMPER_PA_DATA, value, ASN1_OCTET_STRING, 2),
-} static_ASN1_SEQUENCE_END(TAMPER_PA_DATA)
-
-DEFINE_STACK_OF(TAMPER_PA_DATA)
-
-/* METHOD-DATA ::= SEQUENCE OF PA-DATA (the e-data of PREAUTH_REQUIRED). */
-ASN1_ITEM_TEMPLATE(TAMPER_METHOD_DATA) =
-    ASN1_EX_TEMPLATE_TYPE(ASN1_TFLG_SEQUENCE_OF, 0, TAMPER_METHOD_DATA,
-                          TAMPER_PA_DATA)
-static_ASN1_ITEM_TEMPLATE_END(TAMPER_METHOD_DATA)
-
-/* KDC-REQ ::= SEQUENCE { pvno [1], msg-type [2], padata [3] SEQUENCE OF
- * PA-DATA OPTIONAL, req-body [4] KDC-REQ-BODY }; the body is kept as an
- * opaque value, re-encoded byte for byte. */
-typedef struct {
-    ASN1_INTEGER *pvno;
-    ASN1_INTEGER *msg_type;
-    STACK_OF(TAMPER_PA_DATA) *padata;
-    ASN1_TYPE *req_body;
-} TAMPER_KDC_REQ;
-
-ASN1_SEQUENCE(TAMPER_KDC_REQ) = {
-    ASN1_EXP(TAMPER_KDC_REQ, pvno, ASN1_INTEGER, 1),
-    ASN1_EXP(TAMPER_KDC_REQ, msg_type, ASN1_INTEGER, 2),
-    ASN1_EXP_SEQUENCE_OF_OPT(TAMPER_KDC_REQ, padata, TAMPER_PA_DATA, 3),
-    ASN1_EXP(TAMPER_KDC_REQ, req_body, ASN1_ANY, 4),
-} static_ASN1_SEQUENCE_END(TAMPER_KDC_REQ)
-
-/* AS-REQ ::= [APPLICATION 10] KDC-REQ */
-ASN1_ITEM_TEMPLATE(TAMPER_AS_REQ) =
-    ASN1_EX_TEMPLATE_TYPE(ASN1_TFLG_EXPTAG | ASN1_TFLG_APPLICATION, 10,
-                          TAMPER_AS_REQ, TAMPER_KDC_REQ)
-static_ASN1_ITEM_TEMPLATE_END(TAMPER_AS_REQ)
+/* ---- ASN.1 template (doc/devreg-protocol.md) --------------------------- */
 
 /* DevregAuthPack with every field opaque, so that an empty freshness token
  * (which ks_devreg_auth_pack_encode refuses) can be encoded. */
@@ -152,91 +111,10 @@ enum tamper_mode {
     MODE_IMPERSONATE,
 };
 
-static krb5_context ctx;
+static krb5_context ctx;                /* tamper_init()'s */
 static enum tamper_mode mode = MODE_NONE;
 static unsigned int stale_seconds;
-static unsigned int tampered;           /* tamperings done */
-static krb5_error_code hook_ret;        /* first failure inside a hook */
-static char hook_what[256];
 static krb5_creds *imp_creds;           /* impersonate: the real credential */
-
-/* Print krb5's message for code after what, on stderr. */
-static void
-report(krb5_error_code code, const char *what)
-{
-    const char *msg = krb5_get_error_message(ctx, code);
-
-    fprintf(stderr, "devreg_tamper: %s: %s\n", what, msg);
-    krb5_free_error_message(ctx, msg);
-}
-
-/* Remember the first failure inside a hook; return code for the hook. */
-static krb5_error_code
-hook_fail(krb5_error_code code, const char *what)
-{
-    if (hook_ret == 0) {
-        hook_ret = code;
-        snprintf(hook_what, sizeof(hook_what), "%s", what);
-    }
-    return code;
-}
-
-/* DER-decode exactly len bytes at der as it; NULL on any error. */
-static ASN1_VALUE *
-der_decode(const ASN1_ITEM *it, const unsigned char *der, size_t len)
-{
-    const unsigned char *p = der;
-    ASN1_VALUE *v;
-
-    if (len == 0 || len > KS_ASN1_MAX_INPUT)
-        return NULL;
-    v = ASN1_item_d2i(NULL, &p, (long)len, it);
-    if (v != NULL && p != der + len) {
-        ASN1_item_free(v, it);
-        return NULL;
-    }
-    return v;
-}
-
-/* DER-encode v as it into a new krb5_data (malloc'ed contents). */
-static krb5_error_code
-der_encode(const ASN1_ITEM *it, const ASN1_VALUE *v, krb5_data *out)
-{
-    unsigned char *der = NULL;
-    int len;
-
-    memset(out, 0, sizeof(*out));
-    len = ASN1_item_i2d(v, &der, it);
-    if (len <= 0)
-        return ASN1_BAD_FORMAT;
-    out->data = malloc(len);
-    if (out->data == NULL) {
-        OPENSSL_free(der);
-        return ENOMEM;
-    }
-    memcpy(out->data, der, len);
-    out->length = len;
-    out->magic = KV5M_DATA;
-    OPENSSL_free(der);
-    return 0;
-}
-
-/* The devreg element of a PA-DATA list, or NULL. */
-static TAMPER_PA_DATA *
-find_devreg(STACK_OF(TAMPER_PA_DATA) *list)
-{
-    TAMPER_PA_DATA *pa;
-    int64_t type;
-    int i;
-
-    for (i = 0; list != NULL && i < sk_TAMPER_PA_DATA_num(list); i++) {
-        pa = sk_TAMPER_PA_DATA_value(list, i);
-        if (pa != NULL && pa->type != NULL && pa->value != NULL &&
-            ASN1_INTEGER_get_int64(&type, pa->type) && type == KS_PA_DEVREG)
-            return pa;
-    }
-    return NULL;
-}
 
 /* Replace pa's value with the DER of msg. */
 static krb5_error_code
@@ -249,8 +127,7 @@ set_devreg_value(TAMPER_PA_DATA *pa, const struct ks_devreg_message *msg)
     ret = ks_devreg_message_encode(msg, &der, &len);
     if (ret)
         return ret;
-    if (!ASN1_OCTET_STRING_set(pa->value, der, (int)len))
-        ret = ENOMEM;
+    ret = tamper_set_padata_value(pa, der, len);
     free(der);
     return ret;
 }
@@ -266,23 +143,15 @@ static krb5_error_code
 tamper_challenge(const krb5_data *reply, krb5_data **new_reply_out)
 {
     krb5_error *err = NULL;
-    STACK_OF(TAMPER_PA_DATA) *md = NULL;
+    STACK_OF(TAMPER_PA_DATA) *md;
     TAMPER_PA_DATA *pa;
     struct ks_devreg_message *msg = NULL;
-    krb5_data new_edata, enc, saved;
     krb5_error_code ret = 0;
 
-    memset(&new_edata, 0, sizeof(new_edata));
-    memset(&enc, 0, sizeof(enc));
-    /* Anything else (an AS-REP) passes untouched. */
-    if (krb5_rd_error(ctx, reply, &err) != 0)
-        return 0;
-    if (err->e_data.length == 0)
-        goto cleanup;
-    md = (STACK_OF(TAMPER_PA_DATA) *)
-        der_decode(ASN1_ITEM_rptr(TAMPER_METHOD_DATA),
-                   (unsigned char *)err->e_data.data, err->e_data.length);
-    pa = find_devreg(md);
+    /* Anything else (an AS-REP, an error without devreg) passes
+     * untouched. */
+    md = tamper_error_padata(reply, &err);
+    pa = tamper_find_padata(md, KS_PA_DEVREG);
     if (pa == NULL)
         goto cleanup;
     if (ks_devreg_message_decode(pa->value->data, pa->value->length,
@@ -291,52 +160,37 @@ tamper_challenge(const krb5_data *reply, krb5_data **new_reply_out)
         goto cleanup;
 
     if (mode == MODE_STALE) {
-        if (tampered >= MAX_STALE_CHALLENGES) {
-            ret = hook_fail(KRB5_PREAUTH_FAILED, "the client kept asking "
-                            "for new challenges");
+        if (tamper_count() >= MAX_STALE_CHALLENGES) {
+            ret = tamper_hook_fail(KRB5_PREAUTH_FAILED, "the client kept "
+                                   "asking for new challenges");
             goto cleanup;
         }
         /* The token was made when the KDC sent this reply. */
-        printf("tampered: waiting %u s before answering the challenge\n",
-               stale_seconds);
-        fflush(stdout);
+        tamper_done("tampered: waiting %u s before answering the challenge",
+                    stale_seconds);
         sleep(stale_seconds);
-        tampered++;
         goto cleanup;
     }
 
     /* Bad token: flip its last byte (inside the ciphertext's MAC). */
     if (msg->u.challenge.freshness_token.length == 0) {
-        ret = hook_fail(EINVAL, "the KDC's challenge has an empty token");
+        ret = tamper_hook_fail(EINVAL, "the KDC's challenge has an empty "
+                               "token");
         goto cleanup;
     }
     msg->u.challenge.freshness_token.data
         [msg->u.challenge.freshness_token.length - 1] ^= 0x01;
     ret = set_devreg_value(pa, msg);
-    if (!ret)
-        ret = der_encode(ASN1_ITEM_rptr(TAMPER_METHOD_DATA),
-                         (ASN1_VALUE *)md, &new_edata);
     if (ret) {
-        hook_fail(ret, "re-encoding the challenge");
+        tamper_hook_fail(ret, "re-encoding the challenge");
         goto cleanup;
     }
-    saved = err->e_data;
-    err->e_data = new_edata;
-    ret = krb5_mk_error(ctx, err, &enc);
-    err->e_data = saved;
-    if (!ret)
-        ret = krb5_copy_data(ctx, &enc, new_reply_out);
-    if (ret) {
-        hook_fail(ret, "re-encoding the KDC's error");
+    ret = tamper_rebuild_error(err, md, new_reply_out);
+    if (ret)
         goto cleanup;
-    }
-    printf("tampered: flipped the last byte of the freshness token\n");
-    fflush(stdout);
-    tampered++;
+    tamper_done("tampered: flipped the last byte of the freshness token");
 
 cleanup:
-    krb5_free_data_contents(ctx, &enc);
-    free(new_edata.data);
     ks_devreg_message_free(msg);
     ASN1_item_free((ASN1_VALUE *)md, ASN1_ITEM_rptr(TAMPER_METHOD_DATA));
     krb5_free_error(ctx, err);
@@ -368,31 +222,30 @@ empty_token(struct ks_devreg_message *msg)
     if (msg->type != KS_DEVREG_MSG_REGISTER)
         return 0;
     if (msg->u.reg.mode != KS_DEVREG_MODE_ANONYMOUS)
-        return hook_fail(EINVAL, "empty-token rewrites anonymous "
-                         "registrations only (a staged one is signed)");
+        return tamper_hook_fail(EINVAL, "empty-token rewrites anonymous "
+                                "registrations only (a staged one is "
+                                "signed)");
     ap = (TAMPER_AUTH_PACK *)
-        der_decode(ASN1_ITEM_rptr(TAMPER_AUTH_PACK),
-                   (unsigned char *)msg->u.reg.auth_pack.data,
-                   msg->u.reg.auth_pack.length);
+        tamper_der_decode(ASN1_ITEM_rptr(TAMPER_AUTH_PACK),
+                          (unsigned char *)msg->u.reg.auth_pack.data,
+                          msg->u.reg.auth_pack.length);
     if (ap == NULL)
-        return hook_fail(ASN1_PARSE_ERROR, "decoding the auth pack");
+        return tamper_hook_fail(ASN1_PARSE_ERROR, "decoding the auth pack");
     if (!ASN1_OCTET_STRING_set(ap->freshness_token,
                                (const unsigned char *)"", 0)) {
-        ret = hook_fail(ENOMEM, "emptying the token");
+        ret = tamper_hook_fail(ENOMEM, "emptying the token");
         goto cleanup;
     }
-    ret = der_encode(ASN1_ITEM_rptr(TAMPER_AUTH_PACK), (ASN1_VALUE *)ap,
-                     &der);
+    ret = tamper_der_encode(ASN1_ITEM_rptr(TAMPER_AUTH_PACK),
+                            (ASN1_VALUE *)ap, &der);
     if (ret) {
-        hook_fail(ret, "re-encoding the auth pack");
+        tamper_hook_fail(ret, "re-encoding the auth pack");
         goto cleanup;
     }
     free(msg->u.reg.auth_pack.data);
     msg->u.reg.auth_pack = der;
-    printf("tampered: sent the registration with an empty freshness "
-           "token\n");
-    fflush(stdout);
-    tampered++;
+    tamper_done("tampered: sent the registration with an empty freshness "
+                "token");
 
 cleanup:
     ASN1_item_free((ASN1_VALUE *)ap, ASN1_ITEM_rptr(TAMPER_AUTH_PACK));
@@ -416,7 +269,8 @@ impersonate(struct ks_devreg_message *msg, const ASN1_TYPE *req_body)
     /* The exact KDC-REQ-BODY bytes that the KDC checks the checksum on. */
     len = i2d_ASN1_TYPE(req_body, &body_der);
     if (len <= 0)
-        return hook_fail(ASN1_BAD_FORMAT, "encoding the request body");
+        return tamper_hook_fail(ASN1_BAD_FORMAT, "encoding the request "
+                                "body");
     body.magic = KV5M_DATA;
     body.data = (char *)body_der;
     body.length = len;
@@ -424,23 +278,21 @@ impersonate(struct ks_devreg_message *msg, const ASN1_TYPE *req_body)
     if (!ret)
         ret = krb5_mk_req_extended(ctx, &ac, 0, &body, imp_creds, &ap_req);
     if (ret) {
-        hook_fail(ret, "making the AP-REQ with the other device's "
-                  "credential");
+        tamper_hook_fail(ret, "making the AP-REQ with the other device's "
+                         "credential");
         goto cleanup;
     }
     copy = malloc(ap_req.length);
     if (copy == NULL) {
-        ret = hook_fail(ENOMEM, "copying the AP-REQ");
+        ret = tamper_hook_fail(ENOMEM, "copying the AP-REQ");
         goto cleanup;
     }
     memcpy(copy, ap_req.data, ap_req.length);
     free(msg->u.login.ap_req.data);
     msg->u.login.ap_req.data = copy;
     msg->u.login.ap_req.length = ap_req.length;
-    printf("tampered: the login carries the other device's ticket and "
-           "authenticator\n");
-    fflush(stdout);
-    tampered++;
+    tamper_done("tampered: the login carries the other device's ticket and "
+                "authenticator");
 
 cleanup:
     krb5_free_data_contents(ctx, &ap_req);
@@ -454,47 +306,38 @@ send_hook(krb5_context c, void *data, const krb5_data *realm,
           const krb5_data *message, krb5_data **new_message_out,
           krb5_data **new_reply_out)
 {
-    TAMPER_KDC_REQ *req = NULL;
+    TAMPER_KDC_REQ *req;
     TAMPER_PA_DATA *pa;
     struct ks_devreg_message *msg = NULL;
-    unsigned int before = tampered;
-    krb5_data enc;
+    unsigned int before = tamper_count();
     krb5_error_code ret = 0;
 
-    memset(&enc, 0, sizeof(enc));
     if (mode != MODE_EMPTY_TOKEN && mode != MODE_IMPERSONATE)
         return 0;
-    req = (TAMPER_KDC_REQ *)
-        der_decode(ASN1_ITEM_rptr(TAMPER_AS_REQ),
-                   (unsigned char *)message->data, message->length);
+    req = tamper_as_req_padata(message, KS_PA_DEVREG, &pa);
     if (req == NULL)
         return 0;               /* not an AS-REQ */
-    pa = find_devreg(req->padata);
     if (pa == NULL)
         goto cleanup;
     if (ks_devreg_message_decode(pa->value->data, pa->value->length,
                                  &msg) != 0) {
-        ret = hook_fail(ASN1_PARSE_ERROR, "decoding the client's devreg "
-                        "message");
+        ret = tamper_hook_fail(ASN1_PARSE_ERROR, "decoding the client's "
+                               "devreg message");
         goto cleanup;
     }
     if (mode == MODE_EMPTY_TOKEN)
         ret = empty_token(msg);
     else
         ret = impersonate(msg, req->req_body);
-    if (ret || tampered == before)
+    if (ret || tamper_count() == before)
         goto cleanup;
     ret = set_devreg_value(pa, msg);
-    if (!ret)
-        ret = der_encode(ASN1_ITEM_rptr(TAMPER_AS_REQ), (ASN1_VALUE *)req,
-                         &enc);
-    if (!ret)
-        ret = krb5_copy_data(ctx, &enc, new_message_out);
     if (ret)
-        hook_fail(ret, "re-encoding the AS-REQ");
+        tamper_hook_fail(ret, "re-encoding the AS-REQ");
+    else
+        ret = tamper_replace_as_req(req, new_message_out);
 
 cleanup:
-    free(enc.data);
     ks_devreg_message_free(msg);
     ASN1_item_free((ASN1_VALUE *)req, ASN1_ITEM_rptr(TAMPER_AS_REQ));
     return ret;
@@ -586,14 +429,14 @@ exchange(const char *client_name, const char *out_ccname, char **attrs,
     krb5_principal client = NULL, server = NULL;
     krb5_ccache out = NULL;
     krb5_creds creds;
-    char *service = NULL, *attr = NULL, *eq;
+    char *service = NULL;
     krb5_error_code ret;
-    int i, status = 3;
+    int status = 3;
 
     memset(&creds, 0, sizeof(creds));
     ret = krb5_parse_name(ctx, client_name, &client);
     if (ret) {
-        report(ret, "parsing the client name");
+        tamper_report(ret, "parsing the client name");
         return 2;
     }
     ret = krb5_get_init_creds_opt_alloc(ctx, &opt);
@@ -602,7 +445,7 @@ exchange(const char *client_name, const char *out_ccname, char **attrs,
     if (!ret)
         ret = krb5_get_init_creds_opt_set_out_ccache(ctx, opt, out);
     if (ret) {
-        report(ret, "setting up the request");
+        tamper_report(ret, "setting up the request");
         goto cleanup;
     }
     if (reg_ccname != NULL) {
@@ -614,68 +457,25 @@ exchange(const char *client_name, const char *out_ccname, char **attrs,
         if (!ret)
             ret = krb5_unparse_name(ctx, server, &service);
     }
-    for (i = 0; !ret && i < nattrs; i++) {
-        free(attr);
-        attr = strdup(attrs[i]);
-        if (attr == NULL) {
-            ret = ENOMEM;
-            break;
-        }
-        eq = strchr(attr, '=');
-        if (eq == NULL) {
-            fprintf(stderr, "devreg_tamper: '%s' is not ATTR=VALUE\n",
-                    attrs[i]);
-            status = 2;
-            goto cleanup;
-        }
-        *eq = '\0';
-        ret = krb5_get_init_creds_opt_set_pa(ctx, opt, attr, eq + 1);
-    }
     if (ret) {
-        report(ret, "setting the -X attributes");
+        tamper_report(ret, "setting the -X attributes");
         goto cleanup;
     }
+    status = tamper_set_attrs(opt, attrs, nattrs);
+    if (status != 0)
+        goto cleanup;
 
     ret = krb5_get_init_creds_password(ctx, &creds, client, NULL, NULL,
                                        NULL, 0, service, opt);
-    if (hook_ret) {
-        report(hook_ret, hook_what);
-        status = 3;
-    } else if (mode != MODE_NONE && tampered == 0) {
-        const char *msg = ret ? krb5_get_error_message(ctx, ret) : NULL;
-
-        fprintf(stderr, "devreg_tamper: nothing was tampered with (no "
-                "devreg message of the expected kind went by)%s%s\n",
-                msg != NULL ? "; the exchange failed: " : "",
-                msg != NULL ? msg : "");
-        krb5_free_error_message(ctx, msg);
-        status = 3;
-    } else if (ret) {
-        const char *msg = krb5_get_error_message(ctx, ret);
-
-        /* What stock kinit (1.20) prints for the same failure, so that
-         * tests judge what a kinit user sees: kinit replaces the message
-         * of KRB5KRB_AP_ERR_BAD_INTEGRITY with "Password incorrect".  The
-         * library's own message follows on a line of its own. */
-        if (ret == KRB5KRB_AP_ERR_BAD_INTEGRITY)
-            fprintf(stderr, "devreg_tamper: Password incorrect while "
-                    "getting initial credentials\n");
-        else
-            fprintf(stderr, "devreg_tamper: %s while getting initial "
-                    "credentials\n", msg);
-        fprintf(stderr, "devreg_tamper: (library: error %ld: %s)\n",
-                (long)ret, msg);
-        krb5_free_error_message(ctx, msg);
-        status = 1;
-    } else {
+    /* kinit's "Password incorrect" too: the tests compare these lines
+     * with stock kinit's. */
+    status = tamper_outcome(ret, mode != MODE_NONE, "devreg", TRUE);
+    if (status == 0)
         printf("got %s for %s\n", service != NULL ? service : "a TGT",
                client_name);
-        status = 0;
-    }
 
 cleanup:
     krb5_free_cred_contents(ctx, &creds);
-    free(attr);
     krb5_free_unparsed_name(ctx, service);
     krb5_free_principal(ctx, server);
     krb5_free_principal(ctx, client);
@@ -698,12 +498,12 @@ cmd_impersonate(const char *reg_ccname, const char *client_name,
 
     ret = get_reg_creds(reg_ccname, &imp_creds);
     if (ret) {
-        report(ret, "reading the registration credential");
+        tamper_report(ret, "reading the registration credential");
         return 3;
     }
     ret = krb5_parse_name(ctx, client_name, &client);
     if (ret) {
-        report(ret, "parsing the client name");
+        tamper_report(ret, "parsing the client name");
         goto cleanup;
     }
     /* The client module looks the credential up under the client being
@@ -717,7 +517,7 @@ cmd_impersonate(const char *reg_ccname, const char *client_name,
         ret = store_creds(memcc, renamed);
     }
     if (ret) {
-        report(ret, "preparing the client module's credential");
+        tamper_report(ret, "preparing the client module's credential");
         goto cleanup;
     }
     mode = MODE_IMPERSONATE;
@@ -743,12 +543,12 @@ cmd_flip_ticket(const char *in_ccname, const char *out_ccname)
 
     ret = get_reg_creds(in_ccname, &creds);
     if (ret) {
-        report(ret, "reading the registration credential");
+        tamper_report(ret, "reading the registration credential");
         return 3;
     }
     ret = krb5_decode_ticket(&creds->ticket, &tkt);
     if (ret) {
-        report(ret, "decoding the ticket");
+        tamper_report(ret, "decoding the ticket");
         goto cleanup;
     }
     /* The ciphertext is the ticket's last field, so its bytes end the DER;
@@ -765,7 +565,7 @@ cmd_flip_ticket(const char *in_ccname, const char *out_ccname)
     creds->ticket.data[pos] ^= 0x01;
     ret = store_creds(out_ccname, creds);
     if (ret) {
-        report(ret, "storing the tampered credential");
+        tamper_report(ret, "storing the tampered credential");
         goto cleanup;
     }
     printf("tampered: flipped byte %u of the %u-byte ticket (inside its "
@@ -789,12 +589,12 @@ cmd_rename(const char *in_ccname, const char *out_ccname,
 
     ret = get_reg_creds(in_ccname, &creds);
     if (ret) {
-        report(ret, "reading the registration credential");
+        tamper_report(ret, "reading the registration credential");
         return 3;
     }
     ret = krb5_parse_name(ctx, new_client, &client);
     if (ret) {
-        report(ret, "parsing the new client name");
+        tamper_report(ret, "parsing the new client name");
         krb5_free_creds(ctx, creds);
         return 2;
     }
@@ -803,7 +603,7 @@ cmd_rename(const char *in_ccname, const char *out_ccname,
     ret = store_creds(out_ccname, creds);
     krb5_free_creds(ctx, creds);
     if (ret) {
-        report(ret, "storing the renamed credential");
+        tamper_report(ret, "storing the renamed credential");
         return 3;
     }
     printf("tampered: stored the registration credential as %s's\n",
@@ -837,7 +637,7 @@ cmd_keyhash(const char *ccname, const char *server_name)
         ret = krb5_cc_retrieve_cred(ctx, cc, 0, &mcreds, &creds);
     }
     if (ret) {
-        report(ret, "finding the ticket");
+        tamper_report(ret, "finding the ticket");
         goto cleanup;
     }
     if (EVP_Digest(creds.keyblock.contents, creds.keyblock.length, md,
@@ -907,12 +707,9 @@ main(int argc, char **argv)
         usage();
         return 0;
     }
-    if (krb5_init_context(&ctx) != 0) {
-        fprintf(stderr, "devreg_tamper: cannot initialize krb5\n");
+    ctx = tamper_init("devreg_tamper", send_hook, recv_hook);
+    if (ctx == NULL)
         return 3;
-    }
-    krb5_set_kdc_send_hook(ctx, send_hook, NULL);
-    krb5_set_kdc_recv_hook(ctx, recv_hook, NULL);
 
     if (strcmp(cmd, "register") == 0 && argc >= 4) {
         status = exchange(argv[2], argv[3], argv + 4, argc - 4, NULL);
@@ -944,7 +741,7 @@ main(int argc, char **argv)
                                                      0);
 
             if (ret) {
-                report(ret, "moving the clock");
+                tamper_report(ret, "moving the clock");
                 status = 3;
             } else {
                 status = exchange(argv[5], argv[6], NULL, 0, argv[4]);
@@ -961,6 +758,6 @@ main(int argc, char **argv)
     } else {
         status = usage();
     }
-    krb5_free_context(ctx);
+    tamper_fini();
     return status;
 }

@@ -41,9 +41,10 @@
  * Messages are taken apart and rebuilt with krb5's public API
  * (krb5_rd_error, krb5_mk_error), the project's codecs
  * (ks_tempkey_message_decode/encode), OpenSSL's CMS API for the signed
- * request and the OpenSSL ASN.1 templates below for the Kerberos
+ * request and tamper_common.h's OpenSSL ASN.1 templates for the Kerberos
  * structures krb5 does not expose (METHOD-DATA, AS-REQ, AS-REP); no DER is
- * written by hand.
+ * written by hand.  The exit statuses, reporting and hook plumbing are
+ * tamper_common.h's, shared with devreg_tamper.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -54,95 +55,19 @@
 #include <unistd.h>
 #include <krb5/krb5.h>
 #include <openssl/asn1.h>
-#include <openssl/asn1t.h>
 #include <openssl/cms.h>
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
-#include <openssl/safestack.h>
 #include <openssl/x509.h>
 
 #include "ks_asn1.h"
 #include "ks_iana.h"
 #include "ks_tempkey_asn1.h"
+#include "tamper_common.h"
 
 /* The garbage mode's padata value length. */
 #define GARBAGE_LEN 64
-
-/* ---- ASN.1 templates (RFC 4120) ----------------------------------------- */
-
-/* PA-DATA ::= SEQUENCE { padata-type [1] Int32, padata-value [2] OCTET
- * STRING } */
-typedef struct {
-    ASN1_INTEGER *type;
-    ASN1_OCTET_STRING *value;
-} TAMPER_PA_DATA;
-
-ASN1_SEQUENCE(TAMPER_PA_DATA) = {
-    ASN1_EXP(TAMPER_PA_DATA, type, ASN1_INTEGER, 1),
-    ASN1_EXP(TAMPER_PA_DATA, value, ASN1_OCTET_STRING, 2),
-} static_ASN1_SEQUENCE_END(TAMPER_PA_DATA)
-
-DEFINE_STACK_OF(TAMPER_PA_DATA)
-
-/* METHOD-DATA ::= SEQUENCE OF PA-DATA (the e-data of PREAUTH_REQUIRED). */
-ASN1_ITEM_TEMPLATE(TAMPER_METHOD_DATA) =
-    ASN1_EX_TEMPLATE_TYPE(ASN1_TFLG_SEQUENCE_OF, 0, TAMPER_METHOD_DATA,
-                          TAMPER_PA_DATA)
-static_ASN1_ITEM_TEMPLATE_END(TAMPER_METHOD_DATA)
-
-/* KDC-REQ ::= SEQUENCE { pvno [1], msg-type [2], padata [3] SEQUENCE OF
- * PA-DATA OPTIONAL, req-body [4] KDC-REQ-BODY }; the body is kept as an
- * opaque value, re-encoded byte for byte (the request's signed hash
- * covers it). */
-typedef struct {
-    ASN1_INTEGER *pvno;
-    ASN1_INTEGER *msg_type;
-    STACK_OF(TAMPER_PA_DATA) *padata;
-    ASN1_TYPE *req_body;
-} TAMPER_KDC_REQ;
-
-ASN1_SEQUENCE(TAMPER_KDC_REQ) = {
-    ASN1_EXP(TAMPER_KDC_REQ, pvno, ASN1_INTEGER, 1),
-    ASN1_EXP(TAMPER_KDC_REQ, msg_type, ASN1_INTEGER, 2),
-    ASN1_EXP_SEQUENCE_OF_OPT(TAMPER_KDC_REQ, padata, TAMPER_PA_DATA, 3),
-    ASN1_EXP(TAMPER_KDC_REQ, req_body, ASN1_ANY, 4),
-} static_ASN1_SEQUENCE_END(TAMPER_KDC_REQ)
-
-/* AS-REQ ::= [APPLICATION 10] KDC-REQ */
-ASN1_ITEM_TEMPLATE(TAMPER_AS_REQ) =
-    ASN1_EX_TEMPLATE_TYPE(ASN1_TFLG_EXPTAG | ASN1_TFLG_APPLICATION, 10,
-                          TAMPER_AS_REQ, TAMPER_KDC_REQ)
-static_ASN1_ITEM_TEMPLATE_END(TAMPER_AS_REQ)
-
-/* KDC-REP ::= SEQUENCE { pvno [0], msg-type [1], padata [2] SEQUENCE OF
- * PA-DATA OPTIONAL, crealm [3], cname [4], ticket [5], enc-part [6] }:
- * only read, for the TempkeyReply in its (unencrypted) padata. */
-typedef struct {
-    ASN1_INTEGER *pvno;
-    ASN1_INTEGER *msg_type;
-    STACK_OF(TAMPER_PA_DATA) *padata;
-    ASN1_TYPE *crealm;
-    ASN1_TYPE *cname;
-    ASN1_TYPE *ticket;
-    ASN1_TYPE *enc_part;
-} TAMPER_KDC_REP;
-
-ASN1_SEQUENCE(TAMPER_KDC_REP) = {
-    ASN1_EXP(TAMPER_KDC_REP, pvno, ASN1_INTEGER, 0),
-    ASN1_EXP(TAMPER_KDC_REP, msg_type, ASN1_INTEGER, 1),
-    ASN1_EXP_SEQUENCE_OF_OPT(TAMPER_KDC_REP, padata, TAMPER_PA_DATA, 2),
-    ASN1_EXP(TAMPER_KDC_REP, crealm, ASN1_ANY, 3),
-    ASN1_EXP(TAMPER_KDC_REP, cname, ASN1_ANY, 4),
-    ASN1_EXP(TAMPER_KDC_REP, ticket, ASN1_ANY, 5),
-    ASN1_EXP(TAMPER_KDC_REP, enc_part, ASN1_ANY, 6),
-} static_ASN1_SEQUENCE_END(TAMPER_KDC_REP)
-
-/* AS-REP ::= [APPLICATION 11] KDC-REP */
-ASN1_ITEM_TEMPLATE(TAMPER_AS_REP) =
-    ASN1_EX_TEMPLATE_TYPE(ASN1_TFLG_EXPTAG | ASN1_TFLG_APPLICATION, 11,
-                          TAMPER_AS_REP, TAMPER_KDC_REP)
-static_ASN1_ITEM_TEMPLATE_END(TAMPER_AS_REP)
 
 /* ---- state -------------------------------------------------------------- */
 
@@ -155,102 +80,12 @@ enum tamper_mode {
     MODE_OTHER_KDC_CERT,
 };
 
-static krb5_context ctx;
+static krb5_context ctx;                /* tamper_init()'s */
 static enum tamper_mode mode = MODE_NONE;
 static const char *capture_file;        /* capture: where to save */
 static krb5_data replay_req;            /* replay: the saved AS-REQ */
 static krb5_data other_cert;            /* other-kdc-cert: DER */
-static unsigned int tampered;           /* tamperings (or captures) done */
-static krb5_error_code hook_ret;        /* first failure inside a hook */
-static char hook_what[256];
 static uint32_t reply_key_id;           /* from the KDC's TempkeyReply */
-
-/* Print krb5's message for code after what, on stderr. */
-static void
-report(krb5_error_code code, const char *what)
-{
-    const char *msg = krb5_get_error_message(ctx, code);
-
-    fprintf(stderr, "tempkey_tamper: %s: %s\n", what, msg);
-    krb5_free_error_message(ctx, msg);
-}
-
-/* Remember the first failure inside a hook; return code for the hook. */
-static krb5_error_code
-hook_fail(krb5_error_code code, const char *what)
-{
-    if (hook_ret == 0) {
-        hook_ret = code;
-        snprintf(hook_what, sizeof(hook_what), "%s", what);
-    }
-    return code;
-}
-
-/* Report a tampering done (what) on stdout and count it. */
-static void
-done(const char *prefix, const char *what)
-{
-    printf("%s: %s\n", prefix, what);
-    fflush(stdout);
-    tampered++;
-}
-
-/* DER-decode exactly len bytes at der as it; NULL on any error. */
-static ASN1_VALUE *
-der_decode(const ASN1_ITEM *it, const unsigned char *der, size_t len)
-{
-    const unsigned char *p = der;
-    ASN1_VALUE *v;
-
-    if (len == 0 || len > KS_ASN1_MAX_INPUT)
-        return NULL;
-    v = ASN1_item_d2i(NULL, &p, (long)len, it);
-    if (v != NULL && p != der + len) {
-        ASN1_item_free(v, it);
-        return NULL;
-    }
-    return v;
-}
-
-/* DER-encode v as it into a new krb5_data (malloc'ed contents). */
-static krb5_error_code
-der_encode(const ASN1_ITEM *it, const ASN1_VALUE *v, krb5_data *out)
-{
-    unsigned char *der = NULL;
-    int len;
-
-    memset(out, 0, sizeof(*out));
-    len = ASN1_item_i2d(v, &der, it);
-    if (len <= 0)
-        return ASN1_BAD_FORMAT;
-    out->data = malloc(len);
-    if (out->data == NULL) {
-        OPENSSL_free(der);
-        return ENOMEM;
-    }
-    memcpy(out->data, der, len);
-    out->length = len;
-    out->magic = KV5M_DATA;
-    OPENSSL_free(der);
-    return 0;
-}
-
-/* The KS_PA_TEMPKEY element of a PA-DATA list, or NULL. */
-static TAMPER_PA_DATA *
-find_tempkey(STACK_OF(TAMPER_PA_DATA) *list)
-{
-    TAMPER_PA_DATA *pa;
-    int64_t type;
-    int i;
-
-    for (i = 0; list != NULL && i < sk_TAMPER_PA_DATA_num(list); i++) {
-        pa = sk_TAMPER_PA_DATA_value(list, i);
-        if (pa != NULL && pa->type != NULL && pa->value != NULL &&
-            ASN1_INTEGER_get_int64(&type, pa->type) && type == KS_PA_TEMPKEY)
-            return pa;
-    }
-    return NULL;
-}
 
 /* Decode pa's value as a tempkey message of type want into *msg_out;
  * nonzero (and *msg_out NULL) when it is not one. */
@@ -283,8 +118,7 @@ set_tempkey_value(TAMPER_PA_DATA *pa, const struct ks_tempkey_message *msg)
     ret = ks_tempkey_message_encode(msg, &der, &len);
     if (ret)
         return ret;
-    if (!ASN1_OCTET_STRING_set(pa->value, der, (int)len))
-        ret = ENOMEM;
+    ret = tamper_set_padata_value(pa, der, len);
     free(der);
     return ret;
 }
@@ -299,12 +133,12 @@ note_reply(const krb5_data *reply)
     struct ks_tempkey_message *msg = NULL;
 
     rep = (TAMPER_KDC_REP *)
-        der_decode(ASN1_ITEM_rptr(TAMPER_AS_REP),
-                   (unsigned char *)reply->data, reply->length);
+        tamper_der_decode(ASN1_ITEM_rptr(TAMPER_AS_REP),
+                          (unsigned char *)reply->data, reply->length);
     if (rep == NULL)
         return;
-    if (tempkey_message_of(find_tempkey(rep->padata), KS_TEMPKEY_MSG_REPLY,
-                           &msg) == 0)
+    if (tempkey_message_of(tamper_find_padata(rep->padata, KS_PA_TEMPKEY),
+                           KS_TEMPKEY_MSG_REPLY, &msg) == 0)
         reply_key_id = msg->u.reply.key_id;
     ks_tempkey_message_free(msg);
     ASN1_item_free((ASN1_VALUE *)rep, ASN1_ITEM_rptr(TAMPER_AS_REP));
@@ -319,28 +153,20 @@ static krb5_error_code
 replace_kdc_cert(const krb5_data *reply, krb5_data **new_reply_out)
 {
     krb5_error *err = NULL;
-    STACK_OF(TAMPER_PA_DATA) *md = NULL;
+    STACK_OF(TAMPER_PA_DATA) *md;
     TAMPER_PA_DATA *pa;
     struct ks_tempkey_message *msg = NULL;
-    krb5_data new_edata, enc, saved, saved_cert;
+    krb5_data saved_cert;
     krb5_error_code ret = 0;
 
-    memset(&new_edata, 0, sizeof(new_edata));
-    memset(&enc, 0, sizeof(enc));
     /* Anything else (an AS-REP) passes untouched. */
-    if (krb5_rd_error(ctx, reply, &err) != 0)
-        return 0;
-    if (err->e_data.length == 0)
-        goto cleanup;
-    md = (STACK_OF(TAMPER_PA_DATA) *)
-        der_decode(ASN1_ITEM_rptr(TAMPER_METHOD_DATA),
-                   (unsigned char *)err->e_data.data, err->e_data.length);
-    pa = find_tempkey(md);
+    md = tamper_error_padata(reply, &err);
+    pa = tamper_find_padata(md, KS_PA_TEMPKEY);
     if (tempkey_message_of(pa, KS_TEMPKEY_MSG_CHALLENGE, &msg) != 0)
         goto cleanup;           /* a refusal's TempkeyError, or no tempkey */
     if (msg->u.challenge.kdc_cert.length == 0) {
-        ret = hook_fail(EINVAL, "the KDC's challenge carries no "
-                        "certificate to replace");
+        ret = tamper_hook_fail(EINVAL, "the KDC's challenge carries no "
+                               "certificate to replace");
         goto cleanup;
     }
     /* Borrow other_cert for the encoding; the message's own copy goes
@@ -349,28 +175,16 @@ replace_kdc_cert(const krb5_data *reply, krb5_data **new_reply_out)
     msg->u.challenge.kdc_cert = other_cert;
     ret = set_tempkey_value(pa, msg);
     msg->u.challenge.kdc_cert = saved_cert;
-    if (!ret)
-        ret = der_encode(ASN1_ITEM_rptr(TAMPER_METHOD_DATA),
-                         (ASN1_VALUE *)md, &new_edata);
     if (ret) {
-        hook_fail(ret, "re-encoding the challenge");
+        tamper_hook_fail(ret, "re-encoding the challenge");
         goto cleanup;
     }
-    saved = err->e_data;
-    err->e_data = new_edata;
-    ret = krb5_mk_error(ctx, err, &enc);
-    err->e_data = saved;
-    if (!ret)
-        ret = krb5_copy_data(ctx, &enc, new_reply_out);
-    if (ret) {
-        hook_fail(ret, "re-encoding the KDC's error");
+    ret = tamper_rebuild_error(err, md, new_reply_out);
+    if (ret)
         goto cleanup;
-    }
-    done("tampered", "replaced the KDC certificate of the challenge");
+    tamper_done("tampered: replaced the KDC certificate of the challenge");
 
 cleanup:
-    krb5_free_data_contents(ctx, &enc);
-    free(new_edata.data);
     ks_tempkey_message_free(msg);
     ASN1_item_free((ASN1_VALUE *)md, ASN1_ITEM_rptr(TAMPER_METHOD_DATA));
     krb5_free_error(ctx, err);
@@ -408,46 +222,50 @@ flip_signature(struct ks_tempkey_message *msg)
 
     cms = d2i_CMS_ContentInfo(NULL, &p, sr->length);
     if (cms == NULL || p != (const unsigned char *)sr->data + sr->length) {
-        ret = hook_fail(ASN1_PARSE_ERROR, "decoding the signed request");
+        ret = tamper_hook_fail(ASN1_PARSE_ERROR, "decoding the signed "
+                               "request");
         goto cleanup;
     }
     sis = CMS_get0_SignerInfos(cms);
     if (sis == NULL || sk_CMS_SignerInfo_num(sis) < 1) {
-        ret = hook_fail(EINVAL, "the signed request has no SignerInfo");
+        ret = tamper_hook_fail(EINVAL, "the signed request has no "
+                               "SignerInfo");
         goto cleanup;
     }
     sig = CMS_SignerInfo_get0_signature(sk_CMS_SignerInfo_value(sis, 0));
     len = sig != NULL ? ASN1_STRING_length(sig) : 0;
     if (len <= 0) {
-        ret = hook_fail(EINVAL, "the SignerInfo has no signature");
+        ret = tamper_hook_fail(EINVAL, "the SignerInfo has no signature");
         goto cleanup;
     }
     copy = malloc(len);
     if (copy == NULL) {
-        ret = hook_fail(ENOMEM, "copying the signature");
+        ret = tamper_hook_fail(ENOMEM, "copying the signature");
         goto cleanup;
     }
     memcpy(copy, ASN1_STRING_get0_data(sig), len);
     copy[len - 1] ^= 0x01;
     if (!ASN1_OCTET_STRING_set(sig, copy, len)) {
-        ret = hook_fail(ENOMEM, "replacing the signature");
+        ret = tamper_hook_fail(ENOMEM, "replacing the signature");
         goto cleanup;
     }
     len = i2d_CMS_ContentInfo(cms, &der);
     if (len <= 0) {
-        ret = hook_fail(ASN1_BAD_FORMAT, "re-encoding the signed request");
+        ret = tamper_hook_fail(ASN1_BAD_FORMAT, "re-encoding the signed "
+                               "request");
         goto cleanup;
     }
     free(sr->data);
     sr->data = malloc(len);
     if (sr->data == NULL) {
         sr->length = 0;
-        ret = hook_fail(ENOMEM, "copying the signed request");
+        ret = tamper_hook_fail(ENOMEM, "copying the signed request");
         goto cleanup;
     }
     memcpy(sr->data, der, len);
     sr->length = len;
-    done("tampered", "flipped the last byte of the request's signature");
+    tamper_done("tampered: flipped the last byte of the request's "
+                "signature");
 
 cleanup:
     OPENSSL_free(der);
@@ -463,10 +281,11 @@ garbage(TAMPER_PA_DATA *pa)
     unsigned char buf[GARBAGE_LEN];
 
     if (RAND_bytes(buf, sizeof(buf)) != 1)
-        return hook_fail(KRB5_CRYPTO_INTERNAL, "making random bytes");
+        return tamper_hook_fail(KRB5_CRYPTO_INTERNAL, "making random bytes");
     if (!ASN1_OCTET_STRING_set(pa->value, buf, sizeof(buf)))
-        return hook_fail(ENOMEM, "replacing the padata value");
-    done("tampered", "replaced the tempkey padata with 64 random bytes");
+        return tamper_hook_fail(ENOMEM, "replacing the padata value");
+    tamper_done("tampered: replaced the tempkey padata with 64 random "
+                "bytes");
     return 0;
 }
 
@@ -479,21 +298,19 @@ capture(const krb5_data *message)
 
     fd = open(capture_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0)
-        return hook_fail(errno, "creating the capture file");
+        return tamper_hook_fail(errno, "creating the capture file");
     f = fdopen(fd, "wb");
     if (f == NULL) {
         close(fd);
-        return hook_fail(errno, "opening the capture file");
+        return tamper_hook_fail(errno, "opening the capture file");
     }
     ok = fwrite(message->data, 1, message->length, f) == message->length;
     if (fclose(f) != 0)
         ok = 0;
     if (!ok)
-        return hook_fail(EIO, "writing the capture file");
-    printf("captured: the %u-byte AS-REQ carrying the TempkeyRequest\n",
-           message->length);
-    fflush(stdout);
-    tampered++;
+        return tamper_hook_fail(EIO, "writing the capture file");
+    tamper_done("captured: the %u-byte AS-REQ carrying the TempkeyRequest",
+                message->length);
     return 0;
 }
 
@@ -502,21 +319,16 @@ send_hook(krb5_context c, void *data, const krb5_data *realm,
           const krb5_data *message, krb5_data **new_message_out,
           krb5_data **new_reply_out)
 {
-    TAMPER_KDC_REQ *req = NULL;
+    TAMPER_KDC_REQ *req;
     TAMPER_PA_DATA *pa;
     struct ks_tempkey_message *msg = NULL;
-    krb5_data enc;
     krb5_error_code ret = 0;
 
-    memset(&enc, 0, sizeof(enc));
     if (mode == MODE_NONE || mode == MODE_OTHER_KDC_CERT)
         return 0;
-    req = (TAMPER_KDC_REQ *)
-        der_decode(ASN1_ITEM_rptr(TAMPER_AS_REQ),
-                   (unsigned char *)message->data, message->length);
+    req = tamper_as_req_padata(message, KS_PA_TEMPKEY, &pa);
     if (req == NULL)
         return 0;               /* not an AS-REQ */
-    pa = find_tempkey(req->padata);
     /* Only the request that carries the registration (not the first
      * AS-REQ, which has no tempkey padata). */
     if (tempkey_message_of(pa, KS_TEMPKEY_MSG_REQUEST, &msg) != 0)
@@ -529,10 +341,10 @@ send_hook(krb5_context c, void *data, const krb5_data *realm,
     case MODE_REPLAY:
         ret = krb5_copy_data(ctx, &replay_req, new_message_out);
         if (ret)
-            hook_fail(ret, "copying the saved request");
+            tamper_hook_fail(ret, "copying the saved request");
         else
-            done("tampered", "sent the saved AS-REQ instead of the "
-                 "client's");
+            tamper_done("tampered: sent the saved AS-REQ instead of the "
+                        "client's");
         goto cleanup;
     case MODE_GARBAGE:
         ret = garbage(pa);
@@ -542,7 +354,7 @@ send_hook(krb5_context c, void *data, const krb5_data *realm,
         if (!ret) {
             ret = set_tempkey_value(pa, msg);
             if (ret)
-                hook_fail(ret, "re-encoding the tempkey request");
+                tamper_hook_fail(ret, "re-encoding the tempkey request");
         }
         break;
     default:
@@ -550,14 +362,9 @@ send_hook(krb5_context c, void *data, const krb5_data *realm,
     }
     if (ret)
         goto cleanup;
-    ret = der_encode(ASN1_ITEM_rptr(TAMPER_AS_REQ), (ASN1_VALUE *)req, &enc);
-    if (!ret)
-        ret = krb5_copy_data(ctx, &enc, new_message_out);
-    if (ret)
-        hook_fail(ret, "re-encoding the AS-REQ");
+    ret = tamper_replace_as_req(req, new_message_out);
 
 cleanup:
-    free(enc.data);
     ks_tempkey_message_free(msg);
     ASN1_item_free((ASN1_VALUE *)req, ASN1_ITEM_rptr(TAMPER_AS_REQ));
     return ret;
@@ -645,82 +452,40 @@ exchange(const char *client_name, char **attrs, int nattrs)
     krb5_get_init_creds_opt *opt = NULL;
     krb5_principal client = NULL;
     krb5_creds creds;
-    char *attr = NULL, *eq;
     krb5_error_code ret;
-    int i, status = 3;
+    int status = 3;
 
     memset(&creds, 0, sizeof(creds));
     ret = krb5_parse_name(ctx, client_name, &client);
     if (ret) {
-        report(ret, "parsing the client name");
+        tamper_report(ret, "parsing the client name");
         return 2;
     }
     ret = krb5_get_init_creds_opt_alloc(ctx, &opt);
     if (ret) {
-        report(ret, "setting up the request");
+        tamper_report(ret, "setting up the request");
         goto cleanup;
     }
     krb5_get_init_creds_opt_set_preauth_list(opt, pa_list, 1);
-    for (i = 0; !ret && i < nattrs; i++) {
-        free(attr);
-        attr = strdup(attrs[i]);
-        if (attr == NULL) {
-            ret = ENOMEM;
-            break;
-        }
-        eq = strchr(attr, '=');
-        if (eq == NULL) {
-            fprintf(stderr, "tempkey_tamper: '%s' is not ATTR=VALUE\n",
-                    attrs[i]);
-            status = 2;
-            goto cleanup;
-        }
-        *eq = '\0';
-        ret = krb5_get_init_creds_opt_set_pa(ctx, opt, attr, eq + 1);
-    }
-    if (ret) {
-        report(ret, "setting the -X attributes");
+    status = tamper_set_attrs(opt, attrs, nattrs);
+    if (status != 0)
         goto cleanup;
-    }
 
     ret = krb5_get_init_creds_password(ctx, &creds, client, NULL, NULL,
                                        NULL, 0, NULL, opt);
-    if (hook_ret) {
-        report(hook_ret, hook_what);
-        status = 3;
-    } else if (mode != MODE_NONE && tampered == 0) {
-        const char *msg = ret ? krb5_get_error_message(ctx, ret) : NULL;
-
-        fprintf(stderr, "tempkey_tamper: nothing was tampered with (no "
-                "tempkey message of the expected kind went by)%s%s\n",
-                msg != NULL ? "; the exchange failed: " : "",
-                msg != NULL ? msg : "");
-        krb5_free_error_message(ctx, msg);
-        status = 3;
-    } else if (ret) {
-        const char *msg = krb5_get_error_message(ctx, ret);
-
-        /* The line kinit would print; the library's code and message
-         * follow on a line of their own. */
-        fprintf(stderr, "tempkey_tamper: %s while getting initial "
-                "credentials\n", msg);
-        fprintf(stderr, "tempkey_tamper: (library: error %ld: %s)\n",
-                (long)ret, msg);
-        krb5_free_error_message(ctx, msg);
-        status = 1;
-    } else {
+    /* The library's message as it is (no kinit "Password incorrect"). */
+    status = tamper_outcome(ret, mode != MODE_NONE, "tempkey", FALSE);
+    if (status == 0) {
         if (reply_key_id != 0)
             printf("registered key id %u of %s\n", (unsigned)reply_key_id,
                    client_name);
         else
             printf("registered a key of %s (no TempkeyReply seen)\n",
                    client_name);
-        status = 0;
     }
 
 cleanup:
     krb5_free_cred_contents(ctx, &creds);
-    free(attr);
     krb5_free_principal(ctx, client);
     krb5_get_init_creds_opt_free(ctx, opt);
     return status;
@@ -773,14 +538,12 @@ main(int argc, char **argv)
     } else {
         return usage();
     }
-    if (krb5_init_context(&ctx) != 0) {
-        fprintf(stderr, "tempkey_tamper: cannot initialize krb5\n");
+    ctx = tamper_init("tempkey_tamper", send_hook, recv_hook);
+    if (ctx == NULL) {
         free(replay_req.data);
         free(other_cert.data);
         return 3;
     }
-    krb5_set_kdc_send_hook(ctx, send_hook, NULL);
-    krb5_set_kdc_recv_hook(ctx, recv_hook, NULL);
 
     /* argv[2] is CLIENT for the modes without a file argument. */
     if (mode == MODE_NONE || mode == MODE_BAD_SIGNATURE ||
@@ -789,7 +552,7 @@ main(int argc, char **argv)
     else
         status = exchange(argv[3], argv + 4, argc - 4);
 
-    krb5_free_context(ctx);
+    tamper_fini();
     free(replay_req.data);
     free(other_cert.data);
     return status;
