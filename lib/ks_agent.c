@@ -324,3 +324,13 @@ ks_agent_sync_dir(const char *path)
     }
     free(dir);
 }
+
+time_t
+ks_agent_earliest(time_t a, time_t b)
+{
+    if (a == 0)
+        return b;
+    if (b == 0)
+        return a;
+    return a < b ? a : b;
+}

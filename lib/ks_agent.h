@@ -146,4 +146,7 @@ int ks_agent_sync_file(const char *path);
  * it durable. */
 void ks_agent_sync_dir(const char *path);
 
+/* The earlier of two times, 0 meaning "none" (the other wins). */
+time_t ks_agent_earliest(time_t a, time_t b);
+
 #endif

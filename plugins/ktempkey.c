@@ -1003,16 +1003,6 @@ cleanup:
     return next;
 }
 
-static time_t
-earliest(time_t a, time_t b)
-{
-    if (a == 0)
-        return b;
-    if (b == 0)
-        return a;
-    return a < b ? a : b;
-}
-
 /*
  * Keep kt's keys registered, forever.  Each round re-reads the state
  * file and the keytab and does what is due:
@@ -1074,7 +1064,7 @@ cmd_run(struct kt *kt)
                          kt->principal, kt->ktname);
         } else {
             due = v.cur.registered + (v.cur.expiry - v.cur.registered) / 2;
-            due = earliest(due, v.cur.renew_by);
+            due = ks_agent_earliest(due, v.cur.renew_by);
         }
         /* A newer key (an operator's "ktempkey register") or an expired
          * one ends the retries for the old key. */
@@ -1105,9 +1095,9 @@ cmd_run(struct kt *kt)
             continue;
         }
         if (now >= due)
-            next = earliest(next, gen_not_before);
+            next = ks_agent_earliest(next, gen_not_before);
         else
-            next = earliest(next, due);
+            next = ks_agent_earliest(next, due);
 
         for (i = 0; i < kt->nkdcs; i++) {
             if (!kt->kdcs[i].pending)
@@ -1129,10 +1119,10 @@ cmd_run(struct kt *kt)
                              (unsigned int)pending_id, kt->kdcs[i].spec,
                              (long)backoff(kt->kdcs[i].failures));
             }
-            next = earliest(next, kt->kdcs[i].next_try);
+            next = ks_agent_earliest(next, kt->kdcs[i].next_try);
         }
 
-        next = earliest(next, prune(kt, v.cur.key_id, time(NULL)));
+        next = ks_agent_earliest(next, prune(kt, v.cur.key_id, time(NULL)));
         now = time(NULL);
         if (next < now)
             next = now;

@@ -30,6 +30,7 @@
 
 #include "ks_iana.h"
 #include "ks_util.h"
+#include "ks_agent.h"
 #include "tempkey_keytab.h"
 
 /* --- shared helpers ----------------------------------------------------- */
@@ -104,29 +105,6 @@ tk_unlock(int fd)
     /* Closing the only descriptor of the open file drops the flock. */
     if (fd >= 0)
         close(fd);
-}
-
-void
-tk_sync_dir(const char *path)
-{
-    char *dir;
-    char *slash;
-    int fd;
-
-    dir = strdup(path);
-    if (dir == NULL)
-        return;
-    slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash != NULL)
-        *slash = '\0';
-    fd = open(slash != NULL ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
 }
 
 /* --- reading ------------------------------------------------------------ */
@@ -570,7 +548,7 @@ tk_keytab_update(krb5_context ctx, const char *ktname,
         goto cleanup;
     }
     /* The new keytab is in place; make that durable. */
-    tk_sync_dir(path);
+    ks_agent_sync_dir(path);
     goto cleanup;
 
 write_failed:

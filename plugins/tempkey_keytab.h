@@ -68,8 +68,4 @@ krb5_error_code tk_keytab_path(krb5_context ctx, const char *ktname,
 krb5_error_code tk_lock(krb5_context ctx, const char *path, int *fd_out);
 void tk_unlock(int fd);
 
-/* fsync(2) the directory holding path, so that a rename into it is
- * durable (best effort: some file systems refuse fsync on directories). */
-void tk_sync_dir(const char *path);
-
 #endif

@@ -23,6 +23,7 @@
 
 #include "ks_iana.h"
 #include "tempkey_keytab.h"
+#include "ks_agent.h"
 #include "tempkey_state.h"
 
 #define STATE_SUFFIX ".tempkey"
@@ -287,7 +288,7 @@ write_file(krb5_context ctx, const char *path,
         free(tmp);
         return ret;
     }
-    tk_sync_dir(path);
+    ks_agent_sync_dir(path);
     free(tmp);
     return 0;
 
@@ -318,17 +319,6 @@ check_entry(krb5_context ctx, const char *path, const struct tk_state_entry *e)
         return EINVAL;
     }
     return 0;
-}
-
-/* The earlier of two renew-by times; 0 (none asked for) loses. */
-static time_t
-earlier_renew_by(time_t a, time_t b)
-{
-    if (a == 0)
-        return b;
-    if (b == 0)
-        return a;
-    return a < b ? a : b;
 }
 
 krb5_error_code
@@ -366,7 +356,7 @@ tk_state_record(krb5_context ctx, const char *ktname,
             old->registered = e->registered;
         if (e->expiry > old->expiry)
             old->expiry = e->expiry;
-        old->renew_by = earlier_renew_by(old->renew_by, e->renew_by);
+        old->renew_by = ks_agent_earliest(old->renew_by, e->renew_by);
     } else {
         grown = realloc(entries, (count + 1) * sizeof(*entries));
         if (grown == NULL) {
