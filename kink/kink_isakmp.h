@@ -1,0 +1,3 @@
+#ifndef KINK_ISAKMP_H
+#define KINK_ISAKMP_H
+#endif

@@ -1,0 +1,3 @@
+#ifndef KINK_KEYMAT_H
+#define KINK_KEYMAT_H
+#endif

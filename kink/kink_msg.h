@@ -1,0 +1,3 @@
+#ifndef KINK_MSG_H
+#define KINK_MSG_H
+#endif
