@@ -50,13 +50,21 @@ keyUsage = keyCertSign,cRLSign
 EOC
 }
 
+# _pki_failed DIR NAME: say on stderr (the test's log) which certificate
+# could not be made, with the end of openssl's output.
+_pki_failed() {
+    echo "pki: making $2 in $1 failed; the end of $1/pki.log:" >&2
+    tail -n 8 "$1/pki.log" 2>/dev/null | sed 's/^/    /' >&2
+}
+
 pki_ca() {
     local dir=$1 name=$2
     mkdir -p "$dir"
     _pki_san_cnf "$dir/$name.cnf" X x y 1 1.3.6.1.5.2.3.4
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
         -keyout "$dir/$name.key" -out "$dir/$name.pem" -subj "/CN=$name" \
-        -days 30 -config "$dir/$name.cnf" -extensions ca >/dev/null 2>&1 &&
+        -days 30 -config "$dir/$name.cnf" -extensions ca \
+        >>"$dir/pki.log" 2>&1 &&
         chmod 600 "$dir/$name.key"
 }
 
@@ -65,7 +73,7 @@ _pki_issue() {
     local dir=$1 ca=$2 name=$3 cnf=$4 days=$5
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
         -keyout "$dir/$name.key" -out "$dir/$name.csr" -subj "/CN=$name" \
-        -config "$cnf" >/dev/null 2>&1 || return 1
+        -config "$cnf" >>"$dir/pki.log" 2>&1 || { _pki_failed "$dir" "$name"; return 1; }
     chmod 600 "$dir/$name.key"
     # PKI_CLOCK (a date(1) string such as "40 days ago") issues the
     # certificate as if at that time, through faketime(1): valid from then
@@ -74,7 +82,8 @@ _pki_issue() {
     [ -z "${PKI_CLOCK:-}" ] || clock=(faketime "$PKI_CLOCK")
     "${clock[@]}" openssl x509 -req -in "$dir/$name.csr" -CA "$dir/$ca.pem" \
         -CAkey "$dir/$ca.key" -CAcreateserial -out "$dir/$name.pem" \
-        -days "$days" -extfile "$cnf" -extensions ext >/dev/null 2>&1
+        -days "$days" -extfile "$cnf" -extensions ext >>"$dir/pki.log" 2>&1 ||
+        { _pki_failed "$dir" "$name"; return 1; }
 }
 
 pki_kdc() {
@@ -101,7 +110,7 @@ pki_selfsigned() {
     esac
     mkdir -p "$dir"
     openssl req -x509 $args -nodes -keyout "$dir/$name.key" \
-        -out "$dir/$name.pem" -subj "/CN=$name" -days 30 >/dev/null 2>&1 &&
+        -out "$dir/$name.pem" -subj "/CN=$name" -days 30 >>"$dir/pki.log" 2>&1 &&
         chmod 600 "$dir/$name.key"
 }
 
