@@ -20,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 srcdir=$(cd "$here/../.." && pwd)
 targets="fuzz_classify fuzz_config_value fuzz_devreg_message fuzz_cammac
     fuzz_freshness_token fuzz_cms_verify fuzz_tempkey_message fuzz_kink_msg
-    fuzz_kink_isakmp"
+    fuzz_kink_isakmp fuzz_kink_xfrm"
 
 command -v clang >/dev/null ||
     { echo "FAIL: fuzz (clang not found: apt-get install clang)"; exit 1; }

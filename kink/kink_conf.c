@@ -1,0 +1,4 @@
+/* placeholder: being written */
+#include "config.h"
+#include "kink_conf.h"
+extern int kink_conf_placeholder;

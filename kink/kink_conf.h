@@ -1,0 +1,3 @@
+#ifndef KINK_CONF_H
+#define KINK_CONF_H
+#endif
