@@ -9,6 +9,7 @@
  * negotiation time (a proposal the Quick Mode codec cannot express, a
  * selector without a family) is refused here, with the line.
  */
+#include "ks_util.h"
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -96,19 +97,6 @@ bad(struct parser *p, const char *fmt, ...)
     krb5_set_error_message(p->ctx, KSTL_BAD_CONFIG, "%s:%u: %s", p->name,
                            p->line, msg);
     return KSTL_BAD_CONFIG;
-}
-
-static char *
-trim(char *s)
-{
-    char *e;
-
-    while (isspace((unsigned char)*s))
-        s++;
-    e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1]))
-        *--e = '\0';
-    return s;
 }
 
 /* Split s in place at white space into at most max words; return the
@@ -806,7 +794,7 @@ parse_line(struct parser *p, char *line)
     krb5_error_code ret;
 
     ks_config_strip_comment(line);
-    s = trim(line);
+    s = ks_trim(line);
     if (*s == '\0')
         return 0;
     if (strcmp(s, "}") == 0)
@@ -818,8 +806,8 @@ parse_line(struct parser *p, char *line)
         return bad(p, "expected 'key = value', 'peer ADDRESS {' or '}'");
     }
     *eq = '\0';
-    k = trim(s);
-    v = trim(eq + 1);
+    k = ks_trim(s);
+    v = ks_trim(eq + 1);
     i = find_key(k);
     if (i < 0)
         return bad(p, "unknown key '%s'", k);

@@ -1,7 +1,9 @@
 /* Small helpers shared by every part of krb5-stateless. */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdlib.h>
+#include <string.h>
 #include <openssl/crypto.h>
 
 #include "ks_util.h"
@@ -74,4 +76,17 @@ ks_cursor_bytes(struct ks_cursor *c, size_t n)
     c->p += n;
     c->left -= n;
     return p;
+}
+
+char *
+ks_trim(char *s)
+{
+    char *e;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
 }

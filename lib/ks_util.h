@@ -37,4 +37,8 @@ int ks_cursor_u32(struct ks_cursor *c, uint32_t *out);
 /* Take the next n bytes: a pointer to them, or NULL if fewer are left. */
 const unsigned char *ks_cursor_bytes(struct ks_cursor *c, size_t n);
 
+/* Trim leading and trailing white space of s in place; return the start
+ * (configuration lines of the agents and kinkd). */
+char *ks_trim(char *s);
+
 #endif

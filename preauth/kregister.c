@@ -20,6 +20,7 @@
  * mode 0600 file next to the target, which is then renamed over it, so a
  * reader never sees a missing, empty or half-written cache.
  */
+#include "ks_util.h"
 #include "config.h"
 
 #include <ctype.h>
@@ -164,20 +165,6 @@ parse_bool(const char *v)
     return -1;
 }
 
-/* Trim leading and trailing white space of s in place; return the start. */
-static char *
-trim(char *s)
-{
-    char *e;
-
-    while (isspace((unsigned char)*s))
-        s++;
-    e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1]))
-        *--e = '\0';
-    return s;
-}
-
 /* Store one "key = value" of line lineno into cfg; print an error naming
  * the file, line and key and return -1 on a bad key or value. */
 static int
@@ -297,7 +284,7 @@ config_load(const char *path, struct kr_config *cfg)
                     lineno);
             goto cleanup;
         }
-        key = trim(line);
+        key = ks_trim(line);
         if (*key == '\0' || *key == '#')
             continue;
         eq = strchr(key, '=');
@@ -307,8 +294,8 @@ config_load(const char *path, struct kr_config *cfg)
             goto cleanup;
         }
         *eq = '\0';
-        key = trim(key);
-        value = trim(eq + 1);
+        key = ks_trim(key);
+        value = ks_trim(eq + 1);
         /* "value   # comment" */
         ks_config_strip_comment(value);
         if (config_set(cfg, lineno, key, value, &seen) != 0)
