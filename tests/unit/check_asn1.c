@@ -28,115 +28,12 @@
 #include "ks_asn1.h"
 #include "ks_freshness.h"
 #include "ks_iana.h"
+#include "unit_der.h"
 #include "unit_util.h"
 
 static krb5_context ctx;
 
 /* ---- a small DER writer for expected and malformed encodings ------------ */
-
-/* A byte string owned by the test. */
-struct bytes {
-    unsigned char *p;
-    size_t n;
-};
-
-/* n bytes at p, copied. */
-static struct bytes
-raw(const void *p, size_t n)
-{
-    struct bytes b;
-
-    b.p = malloc(n ? n : 1);
-    ck_assert_ptr_nonnull(b.p);
-    if (n > 0)
-        memcpy(b.p, p, n);
-    b.n = n;
-    return b;
-}
-
-/* n copies of byte c. */
-static struct bytes
-fill(unsigned char c, size_t n)
-{
-    struct bytes b = raw("", 0);
-
-    free(b.p);
-    b.p = malloc(n ? n : 1);
-    ck_assert_ptr_nonnull(b.p);
-    memset(b.p, c, n);
-    b.n = n;
-    return b;
-}
-
-/* The concatenation of count byte strings (consumed). */
-static struct bytes
-cat(int count, ...)
-{
-    struct bytes out = raw("", 0), b;
-    va_list ap;
-    int i;
-
-    va_start(ap, count);
-    for (i = 0; i < count; i++) {
-        b = va_arg(ap, struct bytes);
-        out.p = realloc(out.p, out.n + b.n + 1);
-        ck_assert_ptr_nonnull(out.p);
-        if (b.n > 0)
-            memcpy(out.p + out.n, b.p, b.n);
-        out.n += b.n;
-        free(b.p);
-    }
-    va_end(ap);
-    return out;
-}
-
-/* DER tag-length-value with content c (consumed). */
-static struct bytes
-der_tlv(unsigned char tag, struct bytes c)
-{
-    unsigned char hdr[6];
-    size_t h = 0;
-
-    hdr[h++] = tag;
-    if (c.n < 0x80) {
-        hdr[h++] = (unsigned char)c.n;
-    } else if (c.n < 0x100) {
-        hdr[h++] = 0x81;
-        hdr[h++] = (unsigned char)c.n;
-    } else if (c.n < 0x10000) {
-        hdr[h++] = 0x82;
-        hdr[h++] = (unsigned char)(c.n >> 8);
-        hdr[h++] = (unsigned char)c.n;
-    } else {
-        hdr[h++] = 0x83;
-        hdr[h++] = (unsigned char)(c.n >> 16);
-        hdr[h++] = (unsigned char)(c.n >> 8);
-        hdr[h++] = (unsigned char)c.n;
-    }
-    return cat(2, raw(hdr, h), c);
-}
-
-/* DER INTEGER v (small values). */
-static struct bytes
-der_int(int v)
-{
-    unsigned char b[2];
-
-    if (v >= -128 && v <= 127) {
-        b[0] = (unsigned char)v;
-        return der_tlv(0x02, raw(b, 1));
-    }
-    b[0] = (unsigned char)(v >> 8);
-    b[1] = (unsigned char)v;
-    return der_tlv(0x02, raw(b, 2));
-}
-
-/* [n] EXPLICIT c. */
-static struct bytes
-ctx_tag(int n, struct bytes c)
-{
-    return der_tlv((unsigned char)(0xa0 + n), c);
-}
 
 #define SEQ(...) der_tlv(0x30, cat(__VA_ARGS__))
 #define OCTETS(p, n) der_tlv(0x04, raw(p, n))
