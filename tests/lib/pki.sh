@@ -76,14 +76,53 @@ _pki_issue() {
         -config "$cnf" >>"$dir/pki.log" 2>&1 || { _pki_failed "$dir" "$name"; return 1; }
     chmod 600 "$dir/$name.key"
     # PKI_CLOCK (a date(1) string such as "40 days ago") issues the
-    # certificate as if at that time, through faketime(1): valid from then
-    # for DAYS days (an expired or a not yet valid certificate).
-    local clock=()
-    [ -z "${PKI_CLOCK:-}" ] || clock=(faketime "$PKI_CLOCK")
-    "${clock[@]}" openssl x509 -req -in "$dir/$name.csr" -CA "$dir/$ca.pem" \
+    # certificate valid from that time for DAYS days (an expired or a not
+    # yet valid certificate), with openssl ca -startdate/-enddate (the
+    # faketime(1) wrapper is not used: its named semaphore collides with a
+    # stale one left by an earlier run under the same PID).
+    if [ -n "${PKI_CLOCK:-}" ]; then
+        local start end
+        start=$(date -u -d "$PKI_CLOCK" +%s) || { _pki_failed "$dir" "$name"; return 1; }
+        end=$((start + days * 86400))
+        _pki_ca_cnf "$dir" "$ca"
+        openssl ca -batch -config "$dir/$ca.ca.cnf" -in "$dir/$name.csr" \
+            -out "$dir/$name.pem" -notext \
+            -startdate "$(date -u -d "@$start" +%Y%m%d%H%M%SZ)" \
+            -enddate "$(date -u -d "@$end" +%Y%m%d%H%M%SZ)" \
+            -extfile "$cnf" -extensions ext >>"$dir/pki.log" 2>&1 ||
+            { _pki_failed "$dir" "$name"; return 1; }
+        return 0
+    fi
+    openssl x509 -req -in "$dir/$name.csr" -CA "$dir/$ca.pem" \
         -CAkey "$dir/$ca.key" -CAcreateserial -out "$dir/$name.pem" \
         -days "$days" -extfile "$cnf" -extensions ext >>"$dir/pki.log" 2>&1 ||
         { _pki_failed "$dir" "$name"; return 1; }
+}
+
+# _pki_ca_cnf DIR CA: the minimal openssl ca(1) configuration (database,
+# serial, no policy on the subject) for issuing from DIR/CA.pem.
+_pki_ca_cnf() {
+    local dir=$1 ca=$2 db=$1/$2.ca.d
+    [ -f "$dir/$ca.ca.cnf" ] && return 0
+    mkdir -p "$db"
+    : >"$db/index.txt"
+    openssl rand -hex 8 >"$db/serial"
+    cat >"$dir/$ca.ca.cnf" <<EOC
+[ca]
+default_ca = ca_section
+[ca_section]
+database = $db/index.txt
+serial = $db/serial
+new_certs_dir = $db
+certificate = $dir/$ca.pem
+private_key = $dir/$ca.key
+default_md = sha256
+policy = policy_any
+unique_subject = no
+email_in_dn = no
+[policy_any]
+commonName = supplied
+EOC
 }
 
 pki_kdc() {
