@@ -20,12 +20,14 @@
  * profile's udp_preference_limit, or the KDC answers
  * KRB5KRB_ERR_RESPONSE_TOO_BIG) to the realm's KDCs from the profile
  * ([realms] REALM kdc = host[:port]), tried in order with retransmission
- * (1 s, then 2 s ... up to the profile's timeouts) on sockets watched by
- * the loop, so a silent KDC delays only the requests that need it.
- * Obtained tickets live in a private MEMORY ccache (keyed by server and,
- * for user-to-user, by the peer TGT's session-key hash); entries past
- * their end time are dropped, and the cache is rebuilt when it holds more
- * than KINK_KRB_CACHE_MAX tickets, so it does not grow without bound.
+ * (a second per KDC in the first pass, then 2, 4, 8 s per KDC; the
+ * exchange fails with KRB5_KDC_UNREACH after 10 s) on sockets watched by
+ * the loop, so a silent KDC delays only the requests that need it.  Our
+ * TGT lives in a private MEMORY ccache (what krb5_tkt_creds reads);
+ * obtained tickets live in a table keyed by server and, for user-to-user,
+ * by a SHA-256 hash of the peer's TGT (one server may have several), of at
+ * most KINK_KRB_CACHE_MAX tickets: when it is full, entries past their end
+ * time are dropped, then the ticket that ends first.
  */
 #ifndef KINK_KRB_H
 #define KINK_KRB_H
@@ -42,8 +44,9 @@ struct kink_krb_req;
 /*
  * Called once per request from the loop (never from inside
  * kink_krb_get_ticket): ret 0 with creds (valid until the callback
- * returns; copy what is needed, e.g. with krb5_copy_creds), or an error
- * (the message is set on the context) with creds NULL.
+ * returns; copy what is needed, e.g. with krb5_copy_creds; is_skey is set
+ * for a user-to-user ticket: make its AP-REQ with AP_OPTS_USE_SESSION_KEY),
+ * or an error (the message is set on the context) with creds NULL.
  */
 typedef void (*kink_krb_ticket_fn)(void *arg, krb5_error_code ret,
                                    const krb5_creds *creds);
@@ -74,7 +77,9 @@ int kink_krb_is_u2u_only(const struct kink_krb *kk);
  * (KDC_OPT_ENC_TKT_IN_SKEY with the TGT as additional ticket).  Cached
  * tickets with at least 60 s left are returned without a KDC exchange
  * (still through the loop).  *req_out (may be NULL) lets the caller
- * cancel; it is invalid once the callback has run.
+ * cancel; it is invalid once the callback has run.  A non-zero return
+ * (bad arguments, memory, a ccache identity without a valid TGT) means no
+ * callback.
  */
 krb5_error_code kink_krb_get_ticket(struct kink_krb *kk,
                                     krb5_const_principal server,
@@ -98,8 +103,11 @@ krb5_error_code kink_krb_tgt_ticket(struct kink_krb *kk, krb5_data *out);
  * ENC-TKT-IN-SKEY... i.e. when the keytab has no key of the ticket's
  * kvno/enctype) user-to-user with our TGT session key(s).  The ticket's
  * server must be kink_krb_self().  The replay check is the caller's (it
- * keeps a cache that survives restarts); this function uses
- * KRB5_AUTH_CONTEXT_DO_TIME only and no rcache.  On success *ac_out is an
+ * keeps a cache that survives restarts); this function uses no rcache:
+ * the auth context gets no flags, since in krb5 1.20
+ * KRB5_AUTH_CONTEXT_DO_TIME only makes krb5_rd_req open the default replay
+ * cache, while the ticket times and the authenticator's clock skew are
+ * checked whatever the flags.  On success *ac_out is an
  * auth context ready for krb5_mk_rep and *ticket_out the decrypted ticket
  * (client, session key, times).
  */
