@@ -6,7 +6,7 @@
  *         (UPDSA on the larval SPI), policies, deletion; ACQUIRE and
  *         EXPIRE notifications from the XFRMNLGRP_ACQUIRE/EXPIRE groups
  *         are handed to the daemon through the event callback.
- *   none  negotiate and log what would be installed (kink_sa_none.c):
+ *   none  negotiate and log what would be installed (in kink_sa.c):
  *         SPIs from a counter, no kernel, never an event.
  *
  * Calls are synchronous: a netlink request to the local kernel is
@@ -18,6 +18,39 @@
  * logged, except by the none backend when show_keys is set (kinkd -K,
  * for tests that compare the two sides' keys); message buffers that held
  * keys are zeroed.
+ *
+ * Log lines (LOG_INFO; the stable format integration tests parse).  PEER
+ * is the remote outer address, SPIs are "0x" and 8 lower-case hex digits,
+ * SEL is "REMOTE/PLEN <-> LOCAL/PLEN" (the peer's side first; a local
+ * side the selector leaves open is 0.0.0.0/0 or ::/0) followed by
+ * " proto N" and " port N" when they are set.  In transport mode SEL is what is
+ * installed: the two host addresses (with the selector's proto and port).
+ * ESP is "aesBITS-gcm16" or "aesBITS-cbc/hmac-sha1-96" or
+ * "aesBITS-cbc/hmac-sha256-128"; MODE "transport" or "tunnel"; LIFE is
+ * "lifetime H s (soft S s)" or "lifetime none", then ", H KiB (soft S
+ * KiB)" when a byte limit is set.
+ *
+ *   none: would install SA pair with PEER: in SPI 0x..., out SPI 0x...,
+ *         esp ESP, MODE, selector SEL, LIFE
+ *   none: in SPI 0x... keys enc HEX auth HEX          (show_keys only)
+ *   none: out SPI 0x... keys enc HEX auth HEX         (show_keys only)
+ *   none: would delete SA pair with PEER: in SPI 0x..., out SPI 0x...
+ *         [, and the policies of selector SEL]
+ *   none: would install trap policies for selector SEL (reqid N, MODE)
+ *   xfrm: installed SA pair with PEER: ... (the rest as for none)
+ *   xfrm: deleted SA pair with PEER: ... (as for none)
+ *   xfrm: installed trap policies for selector SEL (reqid N, MODE)
+ *
+ * (each one line; wrapped here).  HEX is lower-case, "-" for no key (GCM
+ * has no auth key; its enc key ends with the 4-octet salt).  A key line's
+ * SPI names the SA, and an SA has the same SPI on both sides, so what
+ * follows "keys " on one side's "out SPI X" line equals what follows it on
+ * the other side's "in SPI X" line.  Reservations and releases of SPIs
+ * are logged at LOG_DEBUG only.
+ *
+ * Addresses: IPv4-mapped IPv6 addresses (from a dual-stack socket) are
+ * taken as the IPv4 addresses they map; local and remote must then be of
+ * one family.
  */
 #ifndef KINK_SA_H
 #define KINK_SA_H
@@ -67,7 +100,16 @@ struct kink_sa_event {
     enum kink_sa_event_type type;
     /* ACQUIRE: the policy's selector (remote = the peer side, i.e. the
      * destination of outbound traffic) and the outer addresses of the
-     * template; EXPIRE: the SA's addresses, direction and SPI. */
+     * template; EXPIRE: the SA's addresses, direction and SPI.
+     * xfrm: for a policy this backend installed, sel is exactly the
+     * selector given to kink_sa_add_trap or kink_sa_add (so the daemon
+     * can match it to its configuration); for anyone else's policy it is
+     * the kernel's one-flow selector (host addresses, the flow's protocol
+     * and destination port).  EXPIREs come only for SAs this backend
+     * installed, and also (HARD, inbound) for an SPI from
+     * kink_sa_alloc_spi that kink_sa_add did not fill in within the
+     * kernel's acquire timeout (net.core.xfrm_acq_expires, 30 s);
+     * kink_sa_add still works after that. */
     struct sockaddr_storage local, remote;
     struct kink_conf_selector sel;
     uint32_t spi;           /* EXPIRE only */
@@ -154,11 +196,88 @@ krb5_error_code kink_sa_add_trap(struct kink_sa_backend *be,
                                  uint32_t reqid, int tunnel);
 
 /*
+ * Let the KINK socket fd (of family AF_INET or AF_INET6) send and receive
+ * in the clear whatever policies say: a per-socket "allow" policy for both
+ * directions (IP_XFRM_POLICY / IPV6_XFRM_POLICY).  Without it the
+ * daemon's own UDP messages to a peer would match the host-to-host
+ * policies it installs (proto any) and be held for an SA that only those
+ * messages can negotiate.  xfrm: needs CAP_NET_ADMIN; none: no-op.
+ * (An addition to the original interface.)
+ */
+krb5_error_code kink_sa_bypass_socket(struct kink_sa_backend *be, int fd,
+                                      int family);
+
+/*
  * Derive the ESP key lengths of a transform: encryption (GCM with the
  * salt) and integrity, in octets; the KEYMAT per direction is their sum,
  * encryption key first (RFC 2409 section 5.5 / RFC 4106 section 8.1).
  */
 krb5_error_code kink_sa_key_lengths(const struct kink_isakmp_esp *esp,
                                     size_t *enc_len, size_t *auth_len);
+
+/* ---- Between kink_sa.c and the backends; not for callers. ----------- */
+
+/*
+ * kink_sa.c checks and normalizes arguments (addresses unmapped, families
+ * equal, key lengths those of the transform, SPIs >= 256) before calling
+ * a backend, formats the log lines' common part, and owns the struct.
+ */
+struct kink_sa_ops {
+    const char *name;
+    krb5_error_code (*open)(struct kink_sa_backend *be);
+    void (*close)(struct kink_sa_backend *be);
+    int (*event_fd)(const struct kink_sa_backend *be);
+    void (*process_events)(struct kink_sa_backend *be);
+    krb5_error_code (*alloc_spi)(struct kink_sa_backend *be,
+                                 const struct sockaddr *local,
+                                 const struct sockaddr *remote,
+                                 uint32_t reqid, uint32_t *spi_out);
+    krb5_error_code (*add)(struct kink_sa_backend *be,
+                           const struct kink_sa_pair *pair,
+                           const char *desc);
+    krb5_error_code (*del)(struct kink_sa_backend *be,
+                           const struct kink_sa_pair *pair, int policies,
+                           const char *desc);
+    void (*release_spi)(struct kink_sa_backend *be,
+                        const struct sockaddr *local,
+                        const struct sockaddr *remote, uint32_t spi);
+    krb5_error_code (*add_trap)(struct kink_sa_backend *be,
+                                const struct sockaddr *local,
+                                const struct sockaddr *remote,
+                                const struct kink_conf_selector *sel,
+                                uint32_t reqid, int tunnel,
+                                const char *desc);
+    krb5_error_code (*bypass_socket)(struct kink_sa_backend *be, int fd,
+                                     int family);
+};
+
+struct kink_sa_backend {
+    krb5_context ctx;
+    const struct kink_sa_ops *ops;
+    int show_keys;
+    kink_sa_event_fn fn;
+    void *arg;
+    void *state;                /* the backend's own */
+};
+
+extern const struct kink_sa_ops kink_sa_xfrm_ops;
+
+/* The largest description kink_sa.c hands to add/del/add_trap. */
+#define KINK_SA_DESC_MAX 512
+
+/* An address as text ("10.9.0.1", "fd00::1"). */
+void kink_sa_addr_str(const struct sockaddr *sa, char *buf, size_t len);
+
+/* A selector as in the log lines ("REMOTE/PLEN <-> LOCAL/PLEN ..."). */
+void kink_sa_sel_str(const struct kink_conf_selector *sel, char *buf,
+                     size_t len);
+
+/* The selector an SA pair or trap installs: in transport mode the two
+ * host addresses with sel's proto and port, in tunnel mode sel itself
+ * (an open local side taking the remote side's family, prefix 0). */
+void kink_sa_effective_sel(const struct sockaddr *local,
+                           const struct sockaddr *remote,
+                           const struct kink_conf_selector *sel, int tunnel,
+                           struct kink_conf_selector *out);
 
 #endif

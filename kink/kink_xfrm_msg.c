@@ -170,8 +170,9 @@ check_algs(const struct kink_xfrm_sa *sa, const char **reason)
         return fail(reason, "no encryption key");
     switch (sa->enc) {
     case KINK_XFRM_ENC_AES_CBC:
-        if (sa->enc_key_len != 16 && sa->enc_key_len != 32)
-            return fail(reason, "AES-CBC key must be 16 or 32 bytes");
+        if (sa->enc_key_len != 16 && sa->enc_key_len != 24 &&
+            sa->enc_key_len != 32)
+            return fail(reason, "AES-CBC key must be 16, 24 or 32 bytes");
         if (sa->auth_key == NULL)
             return fail(reason, "AES-CBC needs an integrity key");
         if (sa->auth == KINK_XFRM_AUTH_HMAC_SHA1_96) {

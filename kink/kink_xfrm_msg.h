@@ -31,7 +31,7 @@
 #include <krb5/krb5.h>
 #include <linux/xfrm.h>
 
-/* ESP encryption: AES-CBC with a 16- or 32-byte key, or rfc4106(gcm(aes))
+/* ESP encryption: AES-CBC with a 16-, 24- or 32-byte key, or rfc4106(gcm(aes))
  * with a 16/24/32-byte key followed by the 4-byte salt (20/28/36 bytes),
  * always with a 16-byte ICV. */
 enum kink_xfrm_enc {

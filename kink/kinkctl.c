@@ -44,12 +44,13 @@ static const char *prog = "kinkctl";
 static const struct {
     const char *name;
     int nargs;
+    int optional;       /* further optional arguments */
 } commands[] = {
-    { "status", 0 },
-    { "peers", 0 },
-    { "sa", 0 },
-    { "initiate", 1 },
-    { "delete", 1 },
+    { "status", 0, 0 },
+    { "peers", 0, 0 },
+    { "sa", 0, 0 },
+    { "initiate", 1, 1 },
+    { "delete", 1, 0 },
 };
 
 static void
@@ -62,7 +63,10 @@ usage(FILE *f)
             "  status          the daemon's identity, sockets and counters\n"
             "  peers           one line per configured peer\n"
             "  sa              one line per SA pair\n"
-            "  initiate PEER   negotiate an SA pair with PEER and wait\n"
+            "  initiate PEER [COUNT]\n"
+            "                  negotiate an SA pair with PEER and wait; with\n"
+            "                  COUNT, that many one after the other, and print\n"
+            "                  the rate (a benchmark)\n"
             "  delete PEER     send DELETE and remove PEER's SAs\n"
             "options:\n"
             "  -s SOCKET       the control socket (default: kinkd.conf's "
@@ -365,7 +369,7 @@ main(int argc, char **argv)
     long timeout = DEFAULT_TIMEOUT, poll_ms = 50;
     unsigned long id;
     size_t i, reply_len, pos;
-    int c, nargs, j, status;
+    int c, nargs, optional = 0, j, status;
 
     /* '+': options end at the command, whose arguments are its own. */
     while ((c = getopt(argc, argv, "+hs:c:t:")) != -1) {
@@ -396,14 +400,16 @@ main(int argc, char **argv)
     cmd = argv[optind];
     nargs = -1;
     for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        if (strcmp(cmd, commands[i].name) == 0)
+        if (strcmp(cmd, commands[i].name) == 0) {
             nargs = commands[i].nargs;
+            optional = commands[i].optional;
+        }
     }
     if (nargs < 0)
         return usage_error("unknown command '%s'", cmd);
     if (argc - optind - 1 < nargs)
         return usage_error("%s: missing PEER", cmd);
-    if (argc - optind - 1 > nargs)
+    if (argc - optind - 1 > nargs + optional)
         return usage_error("%s: too many arguments", cmd);
 
     pos = (size_t)snprintf(line, sizeof(line), "%s", cmd);

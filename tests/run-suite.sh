@@ -23,7 +23,8 @@ say() { printf '\n=== %s\n' "$*"; }
 
 deps="build-essential autoconf automake libtool pkg-config libkrb5-dev
 krb5-multidev comerr-dev krb5-kdc krb5-user krb5-admin-server libssl-dev
-libverto-dev liblmdb-dev check faketime clang libclang-rt-14-dev strace"
+libverto-dev liblmdb-dev check faketime clang libclang-rt-14-dev strace
+tcpdump user-mode-linux kmod iproute2 iputils-ping"
 
 install_deps() {
     local missing="" p

@@ -285,6 +285,10 @@ ks_tmpdir() {
 _ks_cleanup() {
     local rc=$? d
     set +e
+    # Other helper files (kink.sh) stop their daemons first.
+    if declare -F ks_cleanup_hook >/dev/null; then
+        ks_cleanup_hook || { [ "$rc" -eq 0 ] && rc=1; }
+    fi
     for d in "${_KS_KDC_DIRS[@]}"; do
         # A crash or sanitizer report found now still fails the test.
         if ! kdc_stop "$d" && [ "$rc" -eq 0 ]; then
