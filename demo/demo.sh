@@ -51,6 +51,10 @@ FAILED=0
 
 # Stop the KDC this script started and remove the temporary directory.
 cleanup() {
+    local p
+    for p in $KINKD_PIDS; do
+        kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+    done
     if [ -n "$KDC_PID" ] && kill -0 "$KDC_PID" 2>/dev/null; then
         kill "$KDC_PID" 2>/dev/null
         wait "$KDC_PID" 2>/dev/null
@@ -153,9 +157,11 @@ step_build() {
     KREGISTER=$BUILD/preauth/kregister
     TEMPKEY_SO=$BUILD/plugins/.libs/tempkey.so
     KTEMPKEY=$BUILD/plugins/ktempkey
+    KINKD=$BUILD/kink/kinkd
+    KINKCTL=$BUILD/kink/kinkctl
     if [ ! -x "$KSTATELESS" ] || [ ! -f "$MODULE_DIR/stateless.so" ] ||
         [ ! -f "$DEVREG_SO" ] || [ ! -x "$KREGISTER" ] ||
-        [ ! -f "$TEMPKEY_SO" ] || [ ! -x "$KTEMPKEY" ]; then
+        [ ! -f "$TEMPKEY_SO" ] || [ ! -x "$KTEMPKEY" ] || [ ! -x "$KINKD" ]; then
         say "$BUILD lacks kdb-stateless/kstateless, stateless.so," \
             "preauth/.libs/devreg.so, preauth/kregister," \
             "plugins/.libs/tempkey.so or plugins/ktempkey"
@@ -646,13 +652,64 @@ step_tk_list() {
     "$KSTATELESS" tempkeys list | grep -q "^$TK@$REALM  *1 "
 }
 
+# --- kinkd: IPsec SAs between the two devices -----------------------------
+
+# kinkd for a device: its TGT ccache as identity, backend none (the demo
+# does not touch the kernel), the other device as its only peer.
+KINKD_PIDS=
+kinkd_for() {
+    local name=$1 addr=$2 ccache=$3 peer=$4 princ=$5 port=$6 extra=${7:-}
+    mkdir -p "$WORK/kink-$name/state" && chmod 700 "$WORK/kink-$name/state"
+    cat >"$WORK/kink-$name.conf" <<EOC
+identity = ccache:FILE:$ccache
+listen = $addr:$port
+backend = none
+control_socket = $WORK/kink-$name/ctl.sock
+state_dir = $WORK/kink-$name/state
+peer $peer {
+    principal = $princ@$REALM
+    port = $port
+    $extra
+}
+EOC
+    "$KINKD" -d -K -c "$WORK/kink-$name.conf" </dev/null \
+        >"$WORK/kink-$name.log" 2>&1 &
+    KINKD_PIDS="$KINKD_PIDS $!"
+}
+
+step_kink() {
+    local port=$((20000 + RANDOM % 10000)) out i in k1 k2
+    kinkd_for sensor 127.0.0.2 "$WORK/sensor.tgt" 127.0.0.3 "$CAMERA" "$port"
+    kinkd_for camera 127.0.0.3 "$WORK/camera.tgt" 127.0.0.2 "$DEVICE" "$port" \
+        "gettgt = yes"
+    for i in $(seq 100); do
+        [ -S "$WORK/kink-sensor/ctl.sock" ] && [ -S "$WORK/kink-camera/ctl.sock" ] && break
+        sleep 0.05
+    done
+    say "(kinkd on 127.0.0.2 as $DEVICE, on 127.0.0.3 as $CAMERA; no keytabs)"
+    say "\$ kinkctl -s kink-sensor/ctl.sock initiate 127.0.0.3"
+    out=$("$KINKCTL" -s "$WORK/kink-sensor/ctl.sock" initiate 127.0.0.3 2>&1) ||
+        { say "$out"; tail -n 5 "$WORK/kink-sensor.log"; return 1; }
+    say "$out"
+    say "\$ kinkctl -s kink-camera/ctl.sock sa"
+    "$KINKCTL" -s "$WORK/kink-camera/ctl.sock" sa || return 1
+    grep -E 'GETTGT|trying user-to-user' "$WORK/kink-sensor.log" \
+        "$WORK/kink-camera.log" | sed 's/^.*kinkd: /    /'
+    in=$(sed -nE 's/.*in=0x([0-9a-f]{8}).*/\1/p' <<<"$out")
+    k1=$(grep -E "none: +in SPI 0x$in " "$WORK/kink-sensor.log" | sed -E 's/.* keys //')
+    k2=$(grep -E "none: +out SPI 0x$in " "$WORK/kink-camera.log" | sed -E 's/.* keys //')
+    say "(the sensor's inbound ESP keys equal the camera's outbound keys:" \
+        "$([ -n "$k1" ] && [ "$k1" = "$k2" ] && echo yes || echo NO))"
+    [ -n "$k1" ] && [ "$k1" = "$k2" ]
+}
+
 # --- run -----------------------------------------------------------------
 
 say "krb5-stateless demo: a throwaway realm $REALM on loopback"
 say "Source $SRCDIR, scratch directory $WORK"
 
 step "Debian packages installed" step_dependencies
-step "Project built out of tree (stateless.so, devreg.so, tempkey.so, kstateless, kregister, ktempkey)" step_build
+step "Project built out of tree (stateless.so, devreg.so, tempkey.so, kstateless, kregister, ktempkey, kinkd)" step_build
 step "Registration service CA and identity, a device key, a servers' CA (openssl)" step_pki
 step "Realm $REALM configured with the stateless backend and devreg" step_config
 step "kstateless init created the realm secret (mode 600)" step_init
@@ -676,6 +733,7 @@ step "A certificate for $TK's host from the servers' CA (openssl)" step_tk_pki
 step "ktempkey registered a temporary key for $TK (key id 1)" step_tk_register
 step "kvno -k: a ticket for $TK in key id 1, valid with its keytab" step_tk_kvno
 step "kstateless tempkeys list shows the key (never its bytes)" step_tk_list
+step "kinkd: $DEVICE and $CAMERA negotiate IPsec SAs by KINK (user-to-user)" step_kink
 
 say ""
 say "Summary"
