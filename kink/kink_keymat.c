@@ -208,23 +208,24 @@ kink_prf(krb5_context ctx, enum kink_prf_variant variant,
 }
 
 krb5_error_code
-kink_keymat_variant(krb5_context ctx, enum kink_prf_variant variant,
-                    const krb5_keyblock *session_key, uint8_t protocol,
-                    uint32_t spi, const uint8_t *ni, size_t ni_len,
-                    const uint8_t *nr, size_t nr_len, uint8_t *out,
-                    size_t out_len)
+kink_keymat_pfs(krb5_context ctx, enum kink_prf_variant variant,
+                const krb5_keyblock *session_key, const uint8_t *gxy,
+                size_t gxy_len, uint8_t protocol, uint32_t spi,
+                const uint8_t *ni, size_t ni_len, const uint8_t *nr,
+                size_t nr_len, uint8_t *out, size_t out_len)
 {
     krb5_error_code ret;
     uint8_t *seed = NULL, k[KINK_PRF_MAX];
     size_t prf_len = 0, src_len, seed_len, done, take;
-    uint8_t *src;
+    uint8_t *src, *p;
 
     if (out == NULL || out_len == 0 || out_len > KINK_KEYMAT_MAX ||
         ni == NULL || ni_len == 0 || ni_len > KINK_KEYMAT_MAX ||
-        (nr == NULL && nr_len != 0) || nr_len > KINK_KEYMAT_MAX) {
+        (nr == NULL && nr_len != 0) || nr_len > KINK_KEYMAT_MAX ||
+        (gxy == NULL && gxy_len != 0) || gxy_len > KINK_KEYMAT_MAX) {
         krb5_set_error_message(ctx, EINVAL, "kink: KEYMAT needs Ni, a "
-                               "length from 1 to %d and Nr only with a "
-                               "length", KINK_KEYMAT_MAX);
+                               "length from 1 to %d and Nr or g^xy only "
+                               "with a length", KINK_KEYMAT_MAX);
         if (out != NULL && out_len > 0)
             ks_zero(out, out_len);
         return EINVAL;
@@ -233,9 +234,9 @@ kink_keymat_variant(krb5_context ctx, enum kink_prf_variant variant,
     if (ret)
         goto cleanup;
 
-    /* seed = [K(n-1) |] src, src = protocol | SPI | Ni_b [| Nr_b]; the
-     * lengths are bounded above, so no sum overflows. */
-    src_len = 1 + 4 + ni_len + nr_len;
+    /* seed = [K(n-1) |] src, src = [g^xy |] protocol | SPI | Ni_b
+     * [| Nr_b]; the lengths are bounded above, so no sum overflows. */
+    src_len = gxy_len + 1 + 4 + ni_len + nr_len;
     seed_len = prf_len + src_len;
     seed = malloc(seed_len);
     if (seed == NULL) {
@@ -243,16 +244,22 @@ kink_keymat_variant(krb5_context ctx, enum kink_prf_variant variant,
         goto cleanup;
     }
     src = seed + prf_len;
-    src[0] = protocol;
-    src[1] = (uint8_t)(spi >> 24);
-    src[2] = (uint8_t)(spi >> 16);
-    src[3] = (uint8_t)(spi >> 8);
-    src[4] = (uint8_t)spi;
-    memcpy(src + 5, ni, ni_len);
+    p = src;
+    if (gxy_len > 0) {
+        memcpy(p, gxy, gxy_len);
+        p += gxy_len;
+    }
+    p[0] = protocol;
+    p[1] = (uint8_t)(spi >> 24);
+    p[2] = (uint8_t)(spi >> 16);
+    p[3] = (uint8_t)(spi >> 8);
+    p[4] = (uint8_t)spi;
+    memcpy(p + 5, ni, ni_len);
     if (nr_len > 0)
-        memcpy(src + 5 + ni_len, nr, nr_len);
+        memcpy(p + 5 + ni_len, nr, nr_len);
 
-    /* K1 = prf(SKEYID_d, src); Kn = prf(SKEYID_d, K(n-1) | src). */
+    /* K1 = prf(SKEYID_d, src); Kn = prf(SKEYID_d, K(n-1) | src).  seed
+     * holds g^xy: it is zeroed with the rest below. */
     for (done = 0; done < out_len; done += take) {
         if (done == 0)
             ret = kink_prf(ctx, variant, session_key, src, src_len, k);
@@ -272,6 +279,17 @@ cleanup:
         ks_zfree(seed, seed_len);
     ks_zero(k, sizeof(k));
     return ret;
+}
+
+krb5_error_code
+kink_keymat_variant(krb5_context ctx, enum kink_prf_variant variant,
+                    const krb5_keyblock *session_key, uint8_t protocol,
+                    uint32_t spi, const uint8_t *ni, size_t ni_len,
+                    const uint8_t *nr, size_t nr_len, uint8_t *out,
+                    size_t out_len)
+{
+    return kink_keymat_pfs(ctx, variant, session_key, NULL, 0, protocol, spi,
+                           ni, ni_len, nr, nr_len, out, out_len);
 }
 
 krb5_error_code

@@ -4,7 +4,8 @@
  * KINK_ENCRYPT encryption.  Everything uses the ticket's session key.
  *
  * KEYMAT (RFC 4430 sections 3.2.1 and 5, IKE's Quick Mode derivation of
- * RFC 2409 section 5.5 without the optional PFS term):
+ * RFC 2409 section 5.5; kink_keymat_pfs() below adds the optional PFS
+ * term):
  *
  *   src    = protocol (1 octet) | SPI (4 octets, network order) | Ni_b
  *            [| Nr_b]
@@ -82,6 +83,27 @@ krb5_error_code kink_keymat_variant(krb5_context ctx,
                                     const uint8_t *ni, size_t ni_len,
                                     const uint8_t *nr, size_t nr_len,
                                     uint8_t *out, size_t out_len);
+
+/*
+ * KEYMAT with PFS (RFC 2409 section 5.5, "If PFS is desired"): the same
+ * expansion with the Quick Mode Diffie-Hellman secret g(qm)^xy in front
+ * of src,
+ *
+ *   K1 = prf(session key, g^xy | protocol | SPI | Ni_b [| Nr_b])
+ *   Kn = prf(session key, K(n-1) | g^xy | protocol | SPI | Ni_b [| Nr_b])
+ *
+ * gxy is kink_dh_derive()'s output as it is (kink_dh.h: 256 octets for
+ * MODP-2048, the 32-octet x coordinate for ECP-256).  gxy NULL with
+ * gxy_len 0 is kink_keymat_variant().  On error out is zeroed.
+ */
+krb5_error_code kink_keymat_pfs(krb5_context ctx,
+                                enum kink_prf_variant variant,
+                                const krb5_keyblock *session_key,
+                                const uint8_t *gxy, size_t gxy_len,
+                                uint8_t protocol, uint32_t spi,
+                                const uint8_t *ni, size_t ni_len,
+                                const uint8_t *nr, size_t nr_len,
+                                uint8_t *out, size_t out_len);
 
 /*
  * The RFC 3961 simplified-profile PRF of an aes128/aes256-cts-hmac-sha1-96
