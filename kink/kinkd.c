@@ -52,6 +52,7 @@
 #include "ks_util.h"
 #include "kink_conf.h"
 #include "kink_ctl.h"
+#include "kink_dh.h"
 #include "kink_isakmp.h"
 #include "kink_keymat.h"
 #include "kink_krb.h"
@@ -152,6 +153,9 @@ struct exch {
     /* CREATE */
     unsigned char ni[NONCE_LEN];
     uint32_t spi_in;
+    struct kink_dh *dh;                     /* PFS: our KE's key pair */
+    unsigned char ke[KINK_DH_MAX_PUBLIC];
+    size_t ke_len;
     struct kink_conf_selector sel;
     struct sa_rec *rekey_of;                /* pair being replaced */
     /* DELETE */
@@ -624,6 +628,7 @@ flush_peer(struct peer *p, const char *why)
 static krb5_error_code
 derive_dir(struct peer *p, const krb5_keyblock *key,
            const struct kink_isakmp_esp *esp, struct kink_sa_dir *d,
+           const uint8_t *gxy, size_t gxy_len,
            const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len)
 {
     size_t el, al;
@@ -633,10 +638,11 @@ derive_dir(struct peer *p, const krb5_keyblock *key,
     ret = kink_sa_key_lengths(esp, &el, &al);
     if (ret)
         return ret;
-    ret = kink_keymat_variant(D.ctx, p->conf->prf == KINK_CONF_PRF_RACOON2 ?
-                              KINK_PRF_RACOON2 : KINK_PRF_RFC, key,
-                              KINK_PROTO_IPSEC_ESP, d->spi, ni, ni_len,
-                              nr, nr_len, km, el + al);
+    /* With PFS, g(qm)^xy goes first in the PRF input (RFC 2409 5.5). */
+    ret = kink_keymat_pfs(D.ctx, p->conf->prf == KINK_CONF_PRF_RACOON2 ?
+                          KINK_PRF_RACOON2 : KINK_PRF_RFC, key, gxy, gxy_len,
+                          KINK_PROTO_IPSEC_ESP, d->spi, ni, ni_len,
+                          nr, nr_len, km, el + al);
     if (ret)
         return ret;
     memcpy(d->enc_key, km, el);
@@ -884,6 +890,7 @@ exch_free(struct exch *x)
     if (x->ac != NULL)
         krb5_auth_con_free(D.ctx, x->ac);
     free(x->msg);
+    kink_dh_free(x->dh);
     ks_zero(x->ni, sizeof(x->ni));
     free(x);
     if (D.stopping && exchanges_pending() == 0)
@@ -1015,7 +1022,7 @@ build_request(struct exch *x)
     krb5_data apreq = { 0 }, isakmp = { 0 };
     struct kink_msg m;
     struct sa_build sb;
-    struct kink_isakmp_payload qm[4];
+    struct kink_isakmp_payload qm[5];
     struct kink_isakmp_delete del;
     unsigned char spis[16 * 4];
     unsigned char idbuf[2][32];
@@ -1051,6 +1058,16 @@ build_request(struct exch *x)
                 ret = KRB5_CRYPTO_INTERNAL;
                 goto out;
             }
+            if (pol->group != 0) {
+                /* PFS: one key pair for the exchange (every proposal
+                 * names the policy's group). */
+                x->ke_len = kink_dh_public_len(pol->group);
+                ret = kink_dh_generate(D.ctx, pol->group, &x->dh);
+                if (!ret)
+                    ret = kink_dh_public(D.ctx, x->dh, x->ke, x->ke_len);
+                if (ret)
+                    goto out;
+            }
         }
         ret = build_sa(&sb, pol, NULL, 0, x->spi_in);
         if (ret)
@@ -1061,6 +1078,11 @@ build_request(struct exch *x)
         qm[nqm].type = KINK_ISAKMP_PL_NONCE;
         qm[nqm].u.nonce.data = x->ni;
         qm[nqm++].u.nonce.len = sizeof(x->ni);
+        if (x->dh != NULL) {
+            qm[nqm].type = KINK_ISAKMP_PL_KE;
+            qm[nqm].u.ke.data = x->ke;
+            qm[nqm++].u.ke.len = x->ke_len;
+        }
         if (!selector_is_default(p, &x->sel)) {
             /* IDci (ours, the initiator's side) then IDcr (the peer's). */
             qm[nqm].type = KINK_ISAKMP_PL_ID;
@@ -1317,10 +1339,12 @@ handle_create_reply(struct exch *x, const struct kink_msg *m,
     struct peer *p = x->peer;
     struct kink_isakmp_chain *qm;
     const struct kink_isakmp_sa *sa = NULL;
-    const struct kink_isakmp_data *nr = NULL;
+    const struct kink_isakmp_data *nr = NULL, *ke = NULL;
     const struct kink_conf_policy *pol = &p->conf->policy;
     struct kink_isakmp_esp esp;
     struct kink_sa_pair pair;
+    unsigned char gxy[KINK_DH_MAX_SECRET];
+    size_t gxy_len = 0;
     const char *why;
     size_t i, chosen = pol->n_proposals;
     krb5_error_code ret;
@@ -1354,6 +1378,8 @@ handle_create_reply(struct exch *x, const struct kink_msg *m,
             sa = pl->u.sa;
         if (pl->type == KINK_ISAKMP_PL_NONCE && nr == NULL)
             nr = &pl->u.nonce;
+        if (pl->type == KINK_ISAKMP_PL_KE && ke == NULL)
+            ke = &pl->u.ke;
     }
     if (sa == NULL || sa->n_proposals != 1 ||
         sa->proposals[0].protocol != KINK_PROTO_IPSEC_ESP ||
@@ -1381,6 +1407,19 @@ handle_create_reply(struct exch *x, const struct kink_msg *m,
                   chosen + 1);
         goto out;
     }
+    if ((ke != NULL) != (x->dh != NULL)) {
+        exch_fail(x, 0, "the REPLY %s a KE payload", ke != NULL ?
+                  "carries an unexpected" : "lacks the (PFS)");
+        goto out;
+    }
+    if (ke != NULL) {
+        gxy_len = kink_dh_secret_len(kink_dh_group(x->dh));
+        ret = kink_dh_derive(D.ctx, x->dh, ke->data, ke->len, gxy, gxy_len);
+        if (ret) {
+            exch_fail(x, ret, "the peer's KE");
+            goto out;
+        }
+    }
     memset(&pair, 0, sizeof(pair));
     pair.local = p->local;
     pair.remote = p->conf->addr;
@@ -1395,12 +1434,14 @@ handle_create_reply(struct exch *x, const struct kink_msg *m,
     pair.soft_kbytes = pol->soft_life_kbytes;
     pair.in.spi = x->spi_in;
     pair.out.spi = spi_of(&sa->proposals[0]);
-    ret = derive_dir(p, &x->creds->keyblock, &pair.esp, &pair.in, x->ni,
-                     sizeof(x->ni), nr ? nr->data : NULL, nr ? nr->len : 0);
+    ret = derive_dir(p, &x->creds->keyblock, &pair.esp, &pair.in,
+                     gxy_len ? gxy : NULL, gxy_len, x->ni, sizeof(x->ni),
+                     nr ? nr->data : NULL, nr ? nr->len : 0);
     if (!ret)
-        ret = derive_dir(p, &x->creds->keyblock, &pair.esp, &pair.out, x->ni,
-                         sizeof(x->ni), nr ? nr->data : NULL,
-                         nr ? nr->len : 0);
+        ret = derive_dir(p, &x->creds->keyblock, &pair.esp, &pair.out,
+                         gxy_len ? gxy : NULL, gxy_len, x->ni, sizeof(x->ni),
+                         nr ? nr->data : NULL, nr ? nr->len : 0);
+    ks_zero(gxy, sizeof(gxy));
     if (ret) {
         exch_fail(x, ret, "deriving KEYMAT");
         goto out;
@@ -1709,14 +1750,18 @@ handle_create(struct peer *p, int sock, const struct kink_msg *m,
 {
     struct kink_isakmp_chain *qm = NULL;
     const struct kink_isakmp_sa *sa = NULL;
-    const struct kink_isakmp_data *ni = NULL;
+    const struct kink_isakmp_data *ni = NULL, *ke = NULL;
     const struct kink_isakmp_id *ids[2] = { NULL, NULL };
+    struct kink_dh *dh = NULL;
+    unsigned char ke_out[KINK_DH_MAX_PUBLIC], gxy[KINK_DH_MAX_SECRET];
+    size_t gxy_len = 0;
     const struct kink_conf_policy *pol = &p->conf->policy;
     struct kink_isakmp_esp esp;
     struct kink_conf_selector sel;
     struct kink_sa_pair pair;
     struct sa_build sb;
-    struct kink_isakmp_payload out[2];
+    struct kink_isakmp_payload out[3];
+    size_t nout = 1;
     unsigned char nr[NONCE_LEN];
     size_t i, ours = 0, nids = 0;
     int idx, optimistic, have_ke = 0;
@@ -1757,8 +1802,10 @@ handle_create(struct peer *p, int sock, const struct kink_msg *m,
             ni = &pl->u.nonce;
         else if (pl->type == KINK_ISAKMP_PL_ID && nids < 2)
             ids[nids++] = &pl->u.id;
-        else if (pl->type == KINK_ISAKMP_PL_KE)
+        else if (pl->type == KINK_ISAKMP_PL_KE && ke == NULL) {
             have_ke = 1;
+            ke = &pl->u.ke;
+        }
     }
     if (sa == NULL || ni == NULL) {
         refuse(p, "CREATE", "the Quick Mode payloads lack %s",
@@ -1802,9 +1849,20 @@ handle_create(struct peer *p, int sock, const struct kink_msg *m,
         goto out;
     }
     if (esp.group != 0) {
-        refuse(p, "CREATE", "PFS groups are not implemented yet");
-        send_notify(p, sock, m->xid, ac, key, NOTIFY_NO_PROPOSAL_CHOSEN, hash);
-        goto out;
+        /* PFS: our key pair in the initiator's group, g^xy from its KE. */
+        gxy_len = kink_dh_secret_len(esp.group);
+        ret = kink_dh_generate(D.ctx, esp.group, &dh);
+        if (!ret)
+            ret = kink_dh_public(D.ctx, dh, ke_out,
+                                 kink_dh_public_len(esp.group));
+        if (!ret)
+            ret = kink_dh_derive(D.ctx, dh, ke->data, ke->len, gxy, gxy_len);
+        if (ret) {
+            refuse(p, "CREATE", "KE: %s", kmsg(ret));
+            send_notify(p, sock, m->xid, ac, key,
+                        NOTIFY_INVALID_KEY_INFORMATION, hash);
+            goto out;
+        }
     }
     optimistic = idx == 0;
     pair.local = p->local;
@@ -1833,11 +1891,13 @@ handle_create(struct peer *p, int sock, const struct kink_msg *m,
         ret = KRB5_CRYPTO_INTERNAL;
         goto release;
     }
-    ret = derive_dir(p, key, &pair.esp, &pair.in, ni->data, ni->len,
-                     optimistic ? NULL : nr, optimistic ? 0 : sizeof(nr));
+    ret = derive_dir(p, key, &pair.esp, &pair.in, gxy_len ? gxy : NULL,
+                     gxy_len, ni->data, ni->len, optimistic ? NULL : nr,
+                     optimistic ? 0 : sizeof(nr));
     if (!ret)
-        ret = derive_dir(p, key, &pair.esp, &pair.out, ni->data, ni->len,
-                         optimistic ? NULL : nr, optimistic ? 0 : sizeof(nr));
+        ret = derive_dir(p, key, &pair.esp, &pair.out, gxy_len ? gxy : NULL,
+                         gxy_len, ni->data, ni->len, optimistic ? NULL : nr,
+                         optimistic ? 0 : sizeof(nr));
     if (ret)
         goto release;
     ret = build_sa(&sb, pol, &esp, sa->proposals[idx].number, pair.in.spi);
@@ -1847,9 +1907,14 @@ handle_create(struct peer *p, int sock, const struct kink_msg *m,
     out[0].type = KINK_ISAKMP_PL_SA;
     out[0].u.sa = &sb.sa;
     if (!optimistic) {
-        out[1].type = KINK_ISAKMP_PL_NONCE;
-        out[1].u.nonce.data = nr;
-        out[1].u.nonce.len = sizeof(nr);
+        out[nout].type = KINK_ISAKMP_PL_NONCE;
+        out[nout].u.nonce.data = nr;
+        out[nout++].u.nonce.len = sizeof(nr);
+    }
+    if (dh != NULL) {
+        out[nout].type = KINK_ISAKMP_PL_KE;
+        out[nout].u.ke.data = ke_out;
+        out[nout++].u.ke.len = kink_dh_public_len(esp.group);
     }
     if (optimistic) {
         if (sa_install(p, &pair, 0) == NULL) {
@@ -1857,7 +1922,7 @@ handle_create(struct peer *p, int sock, const struct kink_msg *m,
                              p->conf->addr_len, m->xid, KINK_INTERR);
             goto out;
         }
-        send_reply(p, sock, m->xid, ac, key, out, 1, 0, hash);
+        send_reply(p, sock, m->xid, ac, key, out, nout, 0, hash);
     } else {
         struct pending_ack *pa = calloc(1, sizeof(*pa));
         if (pa == NULL || krb5_copy_keyblock(D.ctx, key, &pa->key) != 0) {
@@ -1873,7 +1938,7 @@ handle_create(struct peer *p, int sock, const struct kink_msg *m,
         D.acks = pa;
         ks_agent_log(LOG_INFO, "CREATE from %s: chose proposal %d (not the "
                      "first): waiting for the ACK", p->name, idx + 1);
-        send_reply(p, sock, m->xid, ac, key, out, 2, 1, hash);
+        send_reply(p, sock, m->xid, ac, key, out, nout, 1, hash);
     }
     goto out;
 release:
@@ -1886,6 +1951,8 @@ release:
 out:
     ks_zero(&pair, sizeof(pair));
     ks_zero(nr, sizeof(nr));
+    ks_zero(gxy, sizeof(gxy));
+    kink_dh_free(dh);
     free(qm);
 }
 

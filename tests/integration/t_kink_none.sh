@@ -17,16 +17,18 @@ R=$T/r
 realm_create "$R" || { fail "realm_create"; finish; }
 realm_env "$R"
 kdc_start "$R" || { fail "kdc_start"; finish; }
-for h in a b c; do
+for h in a b c d e; do
     kstateless keytab -k "$T/$h.keytab" host/$h.example.test >/dev/null ||
         { fail "kstateless keytab host/$h"; finish; }
 done
 
 PORT=$(free_port)
-A=127.0.0.2 B=127.0.0.3 C=127.0.0.4
+A=127.0.0.2 B=127.0.0.3 C=127.0.0.4 D=127.0.0.5 E=127.0.0.6
 {
     kink_peer $B host/b.example.test@EXAMPLE.TEST "$PORT"
     kink_peer $C host/c.example.test@EXAMPLE.TEST "$PORT"
+    kink_peer $D host/d.example.test@EXAMPLE.TEST "$PORT" "pfs = ecp256"
+    kink_peer $E host/e.example.test@EXAMPLE.TEST "$PORT" "pfs = modp2048"
 } | kinkd_conf "$T/a.conf" $A "$PORT" "keytab:FILE:$T/a.keytab host/a.example.test" "$T/a"
 kink_peer $A host/a.example.test@EXAMPLE.TEST "$PORT" |
     kinkd_conf "$T/b.conf" $B "$PORT" "keytab:FILE:$T/b.keytab host/b.example.test" "$T/b"
@@ -34,12 +36,17 @@ kink_peer $A host/a.example.test@EXAMPLE.TEST "$PORT" |
 kink_peer $A host/a.example.test@EXAMPLE.TEST "$PORT" \
         "proposal = esp aes128-cbc hmac-sha1" |
     kinkd_conf "$T/c.conf" $C "$PORT" "keytab:FILE:$T/c.keytab host/c.example.test" "$T/c"
+# D and E want PFS (KE payloads) with ECP-256 and MODP-2048.
+kink_peer $A host/a.example.test@EXAMPLE.TEST "$PORT" "pfs = ecp256" |
+    kinkd_conf "$T/d.conf" $D "$PORT" "keytab:FILE:$T/d.keytab host/d.example.test" "$T/d"
+kink_peer $A host/a.example.test@EXAMPLE.TEST "$PORT" "pfs = modp2048" |
+    kinkd_conf "$T/e.conf" $E "$PORT" "keytab:FILE:$T/e.keytab host/e.example.test" "$T/e"
 
-expect_match "kinkd -t checks a configuration" 'OK \(2 peers\)' "$KINKD" -t -c "$T/a.conf"
-for h in a b c; do
+expect_match "kinkd -t checks a configuration" 'OK \(4 peers\)' "$KINKD" -t -c "$T/a.conf"
+for h in a b c d e; do
     kinkd_start $h "$T/$h.conf" -K || { fail "kinkd $h did not start"; finish; }
 done
-pass "three kinkd started with keytab identities"
+pass "five kinkd started with keytab identities"
 
 # keys_of LOG SPI DIR: the hex keys the none backend logged for SPI in
 # direction DIR (in or out) of LOG.
@@ -121,6 +128,23 @@ check_keys "A-C (3 messages, Nr in KEYMAT)" "$T/a.log" "$T/c.log" "$IN3" "$OUT3"
 expect_match "C installed the pair after the ACK, with aes128-cbc hmac-sha1" \
     "^$A in=0x$OUT3 out=0x$IN3 esp aes128-cbc hmac-sha1 transport" kinkctl_at "$T/c" sa
 
+# PFS: KE payloads in CREATE and REPLY, g^xy in KEYMAT; still 2 messages.
+for pfs in "$D ecp256 d" "$E modp2048 e"; do
+    read -r peer group h <<<"$pfs"
+    capture "$KINKCTL" -s "$T/a/ctl.sock" initiate $peer
+    if [ "$KS_RC" -eq 0 ] && [ "$CAP_COUNT" -eq 2 ]; then
+        pass "PFS with $group: an SA pair in 2 messages"
+    else
+        fail "PFS with $group: kinkctl exit $KS_RC, $CAP_COUNT messages: $KS_OUT"
+    fi
+    read -r INP OUTP <<<"$(spis_of "$KS_OUT")"
+    check_keys "A-$h (PFS $group)" "$T/a.log" "$T/$h.log" "$INP" "$OUTP"
+done
+expect_match "D (PFS ecp256) initiates to A" "SA pair with $A: in=0x" \
+    "$KINKCTL" -s "$T/d/ctl.sock" initiate $A
+expect_match "D's CREATE carried a KE payload (A derived g^xy)" \
+    "^$D in=0x.* esp aes256-gcm16 transport" kinkctl_at "$T/a" sa
+
 # 4. kinkctl status and delete.
 expect_match "kinkctl status names the principal and backend" \
     'principal: host/a\.example\.test@EXAMPLE\.TEST' kinkctl_at "$T/a" status
@@ -137,7 +161,7 @@ kinkd_stop a && pass "kinkd A stopped cleanly on SIGTERM" || fail "kinkd A did n
 sleep 0.2
 expect_eq "C dropped the pair when A stopped (DELETE on shutdown)" "" \
     "$(kinkctl_at "$T/c" sa)"
-for h in b c; do
+for h in b c d e; do
     kinkd_stop $h || fail "kinkd $h did not stop cleanly"
 done
 finish
