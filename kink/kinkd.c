@@ -124,6 +124,8 @@ struct peer {
     int sock;                               /* socket to send from */
     uint32_t epoch;
     int epoch_known;
+    uint32_t reqid;                         /* of its traps and SA pairs */
+    int want_create;                        /* ACQUIRE during another exchange */
     int need_u2u;                           /* gettgt auto: KDC had no key */
     krb5_data tgt;                          /* its TGT (GETTGT), or empty */
     struct sa_rec *sas;
@@ -875,10 +877,29 @@ exchanges_pending(void)
 }
 
 static void
+deferred_create_cb(verto_ctx *loop, verto_ev *ev)
+{
+    struct peer *p = verto_get_private(ev);
+    (void)loop;
+    if (!D.stopping && p->want_create && p->exch == NULL) {
+        p->want_create = 0;
+        start_exchange(p, KINK_MSG_CREATE, NULL, 0);
+    }
+}
+
+static void
 exch_free(struct exch *x)
 {
     if (x == NULL)
         return;
+    if (x->peer->want_create && !D.stopping) {
+        /* An ACQUIRE came while this exchange ran: negotiate next, from
+         * the loop (not from inside the handler that ends this one). */
+        verto_ev *ev = verto_add_timeout(D.loop, VERTO_EV_FLAG_NONE,
+                                         deferred_create_cb, 0);
+        if (ev != NULL)
+            verto_set_private(ev, x->peer, NULL);
+    }
     if (x->peer->exch == x)
         x->peer->exch = NULL;
     if (x->timer != NULL)
@@ -1425,7 +1446,7 @@ handle_create_reply(struct exch *x, const struct kink_msg *m,
     pair.remote = p->conf->addr;
     pair.esp = pol->proposals[chosen];
     pair.sel = x->sel;
-    pair.reqid = D.next_reqid++;
+    pair.reqid = p->reqid;
     pair.hard_seconds = pol->lifetime;
     if (esp.life_seconds && esp.life_seconds < pair.hard_seconds)
         pair.hard_seconds = esp.life_seconds;
@@ -1563,6 +1584,8 @@ handle_reply(struct peer *p, uint8_t *buf, size_t len, const struct kink_msg *m)
         exch_free(x);
         break;
     default:
+        ks_agent_log(LOG_INFO, "STATUS: %s is alive (epoch %u)", p->name,
+                     p->epoch);
         ctl_result(x->ctl_id, "%s is alive (epoch %u)", p->name, p->epoch);
         exch_free(x);
         break;
@@ -1869,7 +1892,7 @@ handle_create(struct peer *p, int sock, const struct kink_msg *m,
     pair.remote = p->conf->addr;
     pair.esp = pol->proposals[ours];
     pair.sel = sel;
-    pair.reqid = D.next_reqid++;
+    pair.reqid = p->reqid;
     pair.hard_seconds = pol->lifetime;
     if (esp.life_seconds && esp.life_seconds < pair.hard_seconds)
         pair.hard_seconds = esp.life_seconds;
@@ -2359,11 +2382,24 @@ sa_event(void *arg, const struct kink_sa_event *ev)
         ks_agent_log(LOG_INFO, "ACQUIRE for %s: negotiating", p->name);
         if (p->exch == NULL)
             start_exchange(p, KINK_MSG_CREATE, NULL, 0);
+        else if (p->exch->type != KINK_MSG_CREATE)
+            p->want_create = 1;
         break;
     case KINK_SA_EV_SOFT_EXPIRE:
         for (r = p->sas; r != NULL; r = r->next) {
             if ((ev->inbound ? r->pair.in.spi : r->pair.out.spi) == ev->spi &&
                 !r->rekeying) {
+                if (!r->initiator) {
+                    /* The kernel's soft limit is the same on both sides:
+                     * the initiator rekeys, we only if it has not (a
+                     * collision would make two new pairs). */
+                    time_t later = now() + (r->pair.hard_seconds -
+                                            r->pair.soft_seconds) / 2;
+                    if (r->soft_at < later)
+                        r->soft_at = later;
+                    sa_schedule(r);
+                    break;
+                }
                 r->rekeying = 1;
                 start_exchange(p, KINK_MSG_CREATE, r, 0);
                 break;
@@ -2670,7 +2706,7 @@ add_trap(struct peer *p)
         return 0;
     default_selector(p, &sel);
     ret = kink_sa_add_trap(D.sa, (struct sockaddr *)&p->local,
-                           (struct sockaddr *)&p->conf->addr, &sel, 0,
+                           (struct sockaddr *)&p->conf->addr, &sel, p->reqid,
                            p->conf->policy.encap_mode == KINK_ENCAP_TUNNEL);
     if (ret) {
         log_krb5(LOG_ERR, ret, "ACQUIRE policy for %s", p->name);
@@ -2711,6 +2747,7 @@ setup_peers(void)
                     strerror(errno));
             return -1;
         }
+        p->reqid = D.next_reqid++;
         if (add_trap(p) != 0)
             return -1;
     }
@@ -2873,6 +2910,15 @@ main(int argc, char **argv)
     }
     if (!debug)
         ks_agent_log_to_syslog();
+    if (strcmp(kink_sa_name(D.sa), "xfrm") == 0) {
+        /* Tell every peer our new epoch (a STATUS): a peer that still
+         * holds SAs with a previous kinkd of ours (one killed without
+         * its DELETEs) flushes them now instead of sending into them
+         * until they expire. */
+        size_t i;
+        for (i = 0; i < D.n_peers; i++)
+            start_exchange(&D.peers[i], KINK_MSG_STATUS, NULL, 0);
+    }
     verto_run(D.loop);
     D.stopping = 1;
     shutdown_peers();
