@@ -156,30 +156,6 @@ modp_generate(krb5_context ctx, EVP_PKEY **pkey_out)
     return 0;
 }
 
-krb5_error_code
-kink_dh_generate(krb5_context ctx, uint16_t group, struct kink_dh **out)
-{
-    krb5_error_code ret;
-    struct kink_dh *dh = NULL;
-
-    *out = NULL;
-    if (kink_dh_public_len(group) == 0)
-        return unknown_group(ctx, group);
-    ret = new_dh(group, &dh);
-    if (ret)
-        return ret;
-    if (group == KINK_GROUP_MODP_2048)
-        ret = modp_generate(ctx, &dh->pkey);
-    else
-        ret = ks_ecdh_generate(ctx, KS_DEVREG_GROUP_P256, &dh->ec);
-    if (ret) {
-        kink_dh_free(dh);
-        return ret;
-    }
-    *out = dh;
-    return 0;
-}
-
 /* A MODP-2048 key pair from the exponent priv (1 < x < p-1). */
 static krb5_error_code
 modp_import(krb5_context ctx, const unsigned char *priv, size_t len,
@@ -233,10 +209,11 @@ cleanup:
     return ret;
 }
 
-krb5_error_code
-kink_dh_import_private(krb5_context ctx, uint16_t group,
-                       const unsigned char *priv, size_t len,
-                       struct kink_dh **out)
+/* A key pair of group: fresh (priv NULL) or from the private value priv
+ * (the known-answer test hook). */
+static krb5_error_code
+make_dh(krb5_context ctx, uint16_t group, const unsigned char *priv,
+        size_t len, struct kink_dh **out)
 {
     krb5_error_code ret;
     struct kink_dh *dh = NULL;
@@ -248,16 +225,38 @@ kink_dh_import_private(krb5_context ctx, uint16_t group,
     if (ret)
         return ret;
     if (group == KINK_GROUP_MODP_2048)
-        ret = modp_import(ctx, priv, len, &dh->pkey);
+        ret = priv == NULL ? modp_generate(ctx, &dh->pkey) :
+            modp_import(ctx, priv, len, &dh->pkey);
     else
-        ret = ks_ecdh_import_private(ctx, KS_DEVREG_GROUP_P256, priv, len,
-                                     &dh->ec);
+        ret = priv == NULL ?
+            ks_ecdh_generate(ctx, KS_DEVREG_GROUP_P256, &dh->ec) :
+            ks_ecdh_import_private(ctx, KS_DEVREG_GROUP_P256, priv, len,
+                                   &dh->ec);
     if (ret) {
         kink_dh_free(dh);
         return ret;
     }
     *out = dh;
     return 0;
+}
+
+krb5_error_code
+kink_dh_generate(krb5_context ctx, uint16_t group, struct kink_dh **out)
+{
+    return make_dh(ctx, group, NULL, 0, out);
+}
+
+krb5_error_code
+kink_dh_import_private(krb5_context ctx, uint16_t group,
+                       const unsigned char *priv, size_t len,
+                       struct kink_dh **out)
+{
+    if (priv == NULL) {
+        *out = NULL;
+        krb5_set_error_message(ctx, EINVAL, "kink: no private value");
+        return EINVAL;
+    }
+    return make_dh(ctx, group, priv, len, out);
 }
 
 /* Refuse an output buffer that is not exactly want octets. */

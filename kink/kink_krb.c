@@ -797,6 +797,24 @@ conn_udp_read(struct kdc_conn *c)
     }
 }
 
+/* Read into buf until c->off reaches want: 1 when it has, 0 to wait for
+ * more, -1 after failing the connection. */
+static int
+conn_recv(struct kdc_conn *c, unsigned char *buf, size_t want)
+{
+    ssize_t n = recv(c->fd, buf + c->off, want - c->off, 0);
+
+    if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+                      errno == EINTR))
+            return 0;
+        conn_fail(c, n == 0 ? "connection closed" : strerror(errno));
+        return -1;
+    }
+    c->off += (size_t)n;
+    return c->off == want;
+}
+
 static void
 conn_tcp_io(struct kdc_conn *c)
 {
@@ -833,16 +851,7 @@ conn_tcp_io(struct kdc_conn *c)
         verto_set_flags(c->ev, VERTO_EV_FLAG_PERSIST | VERTO_EV_FLAG_IO_READ);
         return;
     case CONN_TCP_READLEN:
-        n = recv(c->fd, c->lenbuf + c->off, 4 - c->off, 0);
-        if (n <= 0) {
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-                          errno == EINTR))
-                return;
-            conn_fail(c, n == 0 ? "connection closed" : strerror(errno));
-            return;
-        }
-        c->off += (size_t)n;
-        if (c->off < 4)
+        if (conn_recv(c, c->lenbuf, 4) <= 0)
             return;
         c->rlen = ((uint32_t)c->lenbuf[0] << 24) |
             ((uint32_t)c->lenbuf[1] << 16) | ((uint32_t)c->lenbuf[2] << 8) |
@@ -860,16 +869,7 @@ conn_tcp_io(struct kdc_conn *c)
         c->off = 0;
         return;
     case CONN_TCP_READ:
-        n = recv(c->fd, c->rbuf + c->off, c->rlen - c->off, 0);
-        if (n <= 0) {
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-                          errno == EINTR))
-                return;
-            conn_fail(c, n == 0 ? "connection closed" : strerror(errno));
-            return;
-        }
-        c->off += (size_t)n;
-        if (c->off < c->rlen)
+        if (conn_recv(c, c->rbuf, c->rlen) <= 0)
             return;
         err = reply_usable(kx->kk->ctx, c->rbuf, c->rlen);
         if (err <= 0) {

@@ -431,6 +431,14 @@ reply_kink_error(struct peer *p, int sock, const struct sockaddr *to,
     (void)p;
 }
 
+/* The same, to the peer's configured address and port. */
+static void
+error_reply(struct peer *p, int sock, uint32_t xid, uint32_t code)
+{
+    reply_kink_error(p, sock, (const struct sockaddr *)&p->conf->addr,
+                     p->conf->addr_len, xid, code);
+}
+
 /* Send a KINK_KRB_ERROR REPLY for a refused AP-REQ. */
 static void
 reply_krb_error(struct peer *p, int sock, uint32_t xid, krb5_error_code code)
@@ -974,6 +982,15 @@ exch_send(struct exch *x)
         verto_set_private(x->timer, x, NULL);
 }
 
+/* Send x's new message (x->msg) and wait in state for its REPLY. */
+static void
+exch_send_first(struct exch *x, enum exch_state state)
+{
+    x->state = state;
+    x->tries = 0;
+    exch_send(x);
+}
+
 static void
 send_gettgt(struct exch *x)
 {
@@ -1011,9 +1028,7 @@ send_gettgt(struct exch *x)
         exch_fail(x, ret, "encoding GETTGT");
         return;
     }
-    x->state = EX_GETTGT;
-    x->tries = 0;
-    exch_send(x);
+    exch_send_first(x, EX_GETTGT);
 }
 
 static void
@@ -1192,9 +1207,7 @@ got_ticket(void *arg, krb5_error_code ret, const krb5_creds *creds)
         exch_fail(x, ret, "building the request");
         return;
     }
-    x->state = EX_WAIT_REPLY;
-    x->tries = 0;
-    exch_send(x);
+    exch_send_first(x, EX_WAIT_REPLY);
 }
 
 static void
@@ -1795,15 +1808,13 @@ handle_create(struct peer *p, int sock, const struct kink_msg *m,
     memset(&pair, 0, sizeof(pair));
     if (qmpl == NULL) {
         refuse(p, "CREATE", "no Quick Mode payloads");
-        reply_kink_error(p, sock, (struct sockaddr *)&p->conf->addr,
-                         p->conf->addr_len, m->xid, KINK_PROTOERR);
+        error_reply(p, sock, m->xid, KINK_PROTOERR);
         return;
     }
     if (qmpl->qm_maj != KINK_QMMAJ) {
         refuse(p, "CREATE", "Quick Mode version %u.%u", qmpl->qm_maj,
                qmpl->qm_min);
-        reply_kink_error(p, sock, (struct sockaddr *)&p->conf->addr,
-                         p->conf->addr_len, m->xid, KINK_BADQMVERS);
+        error_reply(p, sock, m->xid, KINK_BADQMVERS);
         return;
     }
     qm = calloc(1, sizeof(*qm));
@@ -1813,8 +1824,7 @@ handle_create(struct peer *p, int sock, const struct kink_msg *m,
                              qm, &why);
     if (ret) {
         refuse(p, "CREATE", "malformed Quick Mode payloads: %s", why);
-        reply_kink_error(p, sock, (struct sockaddr *)&p->conf->addr,
-                         p->conf->addr_len, m->xid, KINK_PROTOERR);
+        error_reply(p, sock, m->xid, KINK_PROTOERR);
         goto out;
     }
     for (i = 0; i < qm->n_payloads; i++) {
@@ -1833,8 +1843,7 @@ handle_create(struct peer *p, int sock, const struct kink_msg *m,
     if (sa == NULL || ni == NULL) {
         refuse(p, "CREATE", "the Quick Mode payloads lack %s",
                sa == NULL ? "an SA" : "a Nonce");
-        reply_kink_error(p, sock, (struct sockaddr *)&p->conf->addr,
-                         p->conf->addr_len, m->xid, KINK_PROTOERR);
+        error_reply(p, sock, m->xid, KINK_PROTOERR);
         goto out;
     }
     /* Selector: IDci is the initiator's (the peer's) side, IDcr ours. */
@@ -1906,8 +1915,7 @@ handle_create(struct peer *p, int sock, const struct kink_msg *m,
     if (ret) {
         log_krb5(LOG_ERR, ret, "allocating an SPI for %s",
                           p->name);
-        reply_kink_error(p, sock, (struct sockaddr *)&p->conf->addr,
-                         p->conf->addr_len, m->xid, KINK_INTERR);
+        error_reply(p, sock, m->xid, KINK_INTERR);
         goto out;
     }
     if (!optimistic && RAND_bytes(nr, sizeof(nr)) != 1) {
@@ -1941,8 +1949,7 @@ handle_create(struct peer *p, int sock, const struct kink_msg *m,
     }
     if (optimistic) {
         if (sa_install(p, &pair, 0) == NULL) {
-            reply_kink_error(p, sock, (struct sockaddr *)&p->conf->addr,
-                             p->conf->addr_len, m->xid, KINK_INTERR);
+            error_reply(p, sock, m->xid, KINK_INTERR);
             goto out;
         }
         send_reply(p, sock, m->xid, ac, key, out, nout, 0, hash);
@@ -1969,8 +1976,7 @@ release:
                       p->name);
     kink_sa_release_spi(D.sa, (struct sockaddr *)&p->local,
                         (struct sockaddr *)&p->conf->addr, pair.in.spi);
-    reply_kink_error(p, sock, (struct sockaddr *)&p->conf->addr,
-                     p->conf->addr_len, m->xid, KINK_INTERR);
+    error_reply(p, sock, m->xid, KINK_INTERR);
 out:
     ks_zero(&pair, sizeof(pair));
     ks_zero(nr, sizeof(nr));
@@ -1994,8 +2000,7 @@ handle_delete(struct peer *p, int sock, const struct kink_msg *m,
     if (qmpl == NULL || kink_isakmp_decode(qmpl->data, qmpl->data_len,
                                            qmpl->inner_next, qm, &why) != 0) {
         refuse(p, "DELETE", "no valid Delete payload");
-        reply_kink_error(p, sock, (struct sockaddr *)&p->conf->addr,
-                         p->conf->addr_len, m->xid, KINK_PROTOERR);
+        error_reply(p, sock, m->xid, KINK_PROTOERR);
         free(qm);
         return;
     }
@@ -2089,16 +2094,14 @@ handle_gettgt(struct peer *p, int sock, const struct kink_msg *m)
 
     if (pl == NULL || pl->data_len < 2) {
         refuse(p, "GETTGT", "no KINK_TGT_REQ");
-        reply_kink_error(p, sock, (struct sockaddr *)&p->conf->addr,
-                         p->conf->addr_len, m->xid, KINK_PROTOERR);
+        error_reply(p, sock, m->xid, KINK_PROTOERR);
         return;
     }
     nl = ((size_t)pl->data[0] << 8) | pl->data[1];
     if (nl == 0 || nl > pl->data_len - 2 || nl >= sizeof(name) ||
         memchr(pl->data + 2, 0, nl) != NULL) {
         refuse(p, "GETTGT", "malformed principal name");
-        reply_kink_error(p, sock, (struct sockaddr *)&p->conf->addr,
-                         p->conf->addr_len, m->xid, KINK_PROTOERR);
+        error_reply(p, sock, m->xid, KINK_PROTOERR);
         return;
     }
     memcpy(name, pl->data + 2, nl);
@@ -2106,8 +2109,7 @@ handle_gettgt(struct peer *p, int sock, const struct kink_msg *m)
     if (krb5_parse_name(D.ctx, name, &want) != 0 ||
         !krb5_principal_compare(D.ctx, want, kink_krb_self(D.krb))) {
         refuse(p, "GETTGT", "asks for the TGT of %s, not ours", name);
-        reply_kink_error(p, sock, (struct sockaddr *)&p->conf->addr,
-                         p->conf->addr_len, m->xid, KINK_PROTOERR);
+        error_reply(p, sock, m->xid, KINK_PROTOERR);
         krb5_free_principal(D.ctx, want);
         return;
     }
@@ -2115,8 +2117,7 @@ handle_gettgt(struct peer *p, int sock, const struct kink_msg *m)
     ret = kink_krb_tgt_ticket(D.krb, &tgt);
     if (ret) {
         log_krb5(LOG_ERR, ret, "GETTGT from %s", p->name);
-        reply_kink_error(p, sock, (struct sockaddr *)&p->conf->addr,
-                         p->conf->addr_len, m->xid, KINK_INTERR);
+        error_reply(p, sock, m->xid, KINK_INTERR);
         return;
     }
     memset(&r, 0, sizeof(r));
@@ -2166,8 +2167,7 @@ handle_request(struct peer *p, int sock, uint8_t *buf, size_t len,
     }
     if (ap == NULL) {
         refuse(p, what, "no KINK_AP_REQ");
-        reply_kink_error(p, sock, (struct sockaddr *)&p->conf->addr,
-                         p->conf->addr_len, m->xid, KINK_PROTOERR);
+        error_reply(p, sock, m->xid, KINK_PROTOERR);
         return;
     }
     d.magic = KV5M_DATA;
@@ -2220,8 +2220,7 @@ handle_request(struct peer *p, int sock, uint8_t *buf, size_t len,
         } else if (ret) {
             log_krb5(LOG_ERR, ret, "replay cache");
             if (m->type != KINK_MSG_ACK)
-                reply_kink_error(p, sock, (struct sockaddr *)&p->conf->addr,
-                                 p->conf->addr_len, m->xid, KINK_INTERR);
+                error_reply(p, sock, m->xid, KINK_INTERR);
             goto out;
         }
     }
@@ -2244,8 +2243,7 @@ handle_request(struct peer *p, int sock, uint8_t *buf, size_t len,
             why = "does not decrypt";
         if (ret) {
             refuse(p, what, "KINK_ENCRYPT: %s", why);
-            reply_kink_error(p, sock, (struct sockaddr *)&p->conf->addr,
-                             p->conf->addr_len, m->xid, KINK_PROTOERR);
+            error_reply(p, sock, m->xid, KINK_PROTOERR);
             goto out;
         }
     }
