@@ -12,22 +12,9 @@ ks_tmpdir
 T=$KS_TMPDIR
 
 R=$T/db2
-realm_create "$R" --backend db2 --realmopt 'max_life = 30d'
-realm_enable_devreg "$R" "$T/devreg-state"
-realm_env "$R"
-ks_kadmin_local -q "addprinc -randkey devreg/EXAMPLE.TEST" >/dev/null 2>&1
+realm_devices_db2 "$R" "$T/devreg-state" a b || { fail "the KDC did not start"; finish; }
 for d in a b; do
-    ks_kadmin_local -q "addprinc -pw Reg1stration +requires_preauth -allow_svr device/$d" \
-        >/dev/null 2>&1
-done
-kdc_start "$R" || { fail "the KDC did not start"; finish; }
-for d in a b; do
-    echo Reg1stration | KRB5CCNAME=FILE:$T/reg.$d ks_module_host \
-        kinit -l 1d -S devreg/EXAMPLE.TEST device/$d >/dev/null 2>&1
-    ks_kadmin_local -q "purgekeys -all device/$d" >/dev/null 2>&1
-    expect_ok "device/$d logs in with its registration ticket" \
-        ks_module_host kinit -X "devreg_ticket=FILE:$T/reg.$d" \
-        -c "FILE:$T/tgt.$d" device/$d
+    devreg_login $d "$T"
 done
 
 PORT=$(free_port)

@@ -12,24 +12,12 @@ U2U=${KS_U2U_EXCHANGE:-$KS_TOP_BUILDDIR/tests/integration/u2u_exchange}
 [ -x "$U2U" ] || { fail "u2u_exchange not built ($U2U)"; finish; }
 
 R=$KS_TMPDIR/db2
-realm_create "$R" --backend db2 --realmopt 'max_life = 30d'
-realm_enable_devreg "$R" "$KS_TMPDIR/devreg-state"
-realm_env "$R"
-ks_kadmin_local -q "addprinc -randkey devreg/EXAMPLE.TEST" >/dev/null 2>&1
-for d in a b; do
-    ks_kadmin_local -q "addprinc -pw Reg1stration +requires_preauth -allow_svr device/$d" \
-        >/dev/null 2>&1
-done
-kdc_start "$R" || { fail "the KDC did not start"; finish; }
+realm_devices_db2 "$R" "$KS_TMPDIR/devreg-state" a b ||
+    { fail "the KDC did not start"; finish; }
 
 # Each device gets a registration ticket, loses its keys, logs in.
 for d in a b; do
-    echo Reg1stration | KRB5CCNAME=FILE:$KS_TMPDIR/reg.$d ks_module_host \
-        kinit -l 1d -S devreg/EXAMPLE.TEST device/$d >/dev/null 2>&1
-    ks_kadmin_local -q "purgekeys -all device/$d" >/dev/null 2>&1
-    expect_ok "device/$d logs in with its registration ticket" \
-        ks_module_host kinit -X "devreg_ticket=FILE:$KS_TMPDIR/reg.$d" \
-        -c "FILE:$KS_TMPDIR/tgt.$d" device/$d
+    devreg_login $d "$KS_TMPDIR"
 done
 expect_output "device principals are user-to-user only" 'DISALLOW_SVR' \
     ks_kadmin_local -q "getprinc device/b"

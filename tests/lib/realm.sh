@@ -31,6 +31,8 @@
 #   realm_run DIR CMD...         run CMD with DIR's environment (a subshell)
 #   realm_enable_devreg DIR [STATE_DIR]  load devreg.so in DIR's KDC and clients
 #   realm_enable_tempkey DIR     load tempkey.so in DIR's KDC and clients
+#   realm_devices_db2 DIR STATE NAME...  db2 realm with devreg and devices
+#   devreg_login NAME CCDIR      device/NAME registers and logs in
 #   kdc_start DIR [WORKERS]      krb5kdc -n [-w WORKERS] in the background
 #   kdc_stop DIR, kdc_kill9 DIR  stop it (SIGTERM, SIGKILL fallback) / kill it
 #   kdc_start_expect_failure DIR REGEX [DESC]
@@ -714,6 +716,38 @@ realm_enable_tempkey() {
         module = tempkey:$KS_TEMPKEY_MODULE
     }
 EOC
+}
+
+# realm_devices_db2 DIR STATE_DIR NAME...: a db2 realm in DIR (max_life
+# 30d) with devreg loaded (state in STATE_DIR), the devreg service and
+# password-registered devices device/NAME (requires_preauth, allow_svr
+# for registration), exported with realm_env and its KDC started.
+# Non-zero if the KDC did not start.
+realm_devices_db2() {
+    local dir=$1 state=$2 d
+    shift 2
+    realm_create "$dir" --backend db2 --realmopt 'max_life = 30d'
+    realm_enable_devreg "$dir" "$state"
+    realm_env "$dir"
+    ks_kadmin_local -q "addprinc -randkey devreg/EXAMPLE.TEST" >/dev/null 2>&1
+    for d in "$@"; do
+        ks_kadmin_local -q "addprinc -pw Reg1stration +requires_preauth -allow_svr device/$d" \
+            >/dev/null 2>&1
+    done
+    kdc_start "$dir"
+}
+
+# devreg_login NAME CCDIR: device/NAME of realm_devices_db2 gets its
+# registration ticket (CCDIR/reg.NAME), loses its keys, and logs in with
+# the ticket (CCDIR/tgt.NAME) — asserted with expect_ok.
+devreg_login() {
+    local d=$1 ccdir=$2
+    echo Reg1stration | KRB5CCNAME=FILE:$ccdir/reg.$d ks_module_host \
+        kinit -l 1d -S devreg/EXAMPLE.TEST device/$d >/dev/null 2>&1
+    ks_kadmin_local -q "purgekeys -all device/$d" >/dev/null 2>&1
+    expect_ok "device/$d logs in with its registration ticket" \
+        ks_module_host kinit -X "devreg_ticket=FILE:$ccdir/reg.$d" \
+        -c "FILE:$ccdir/tgt.$d" device/$d
 }
 
 # realm_run DIR CMD...: run CMD (a program or function) with DIR's
