@@ -109,6 +109,12 @@ struct pending_ack {
     struct kink_sa_pair pair;
     krb5_keyblock *key;
     time_t until;
+    /* Our REPLY, retransmitted until the ACK comes (it may be lost). */
+    int sock;
+    uint8_t *reply;
+    size_t reply_len;
+    unsigned int tries;
+    verto_ev *timer;
 };
 
 struct waiter {
@@ -126,6 +132,9 @@ struct peer {
     int epoch_known;
     uint32_t reqid;                         /* of its traps and SA pairs */
     int want_create;                        /* ACQUIRE during another exchange */
+    uint32_t ack_xid;                       /* our last ACK, sent again if */
+    uint8_t *ack_msg;                       /* its REPLY comes again */
+    size_t ack_len;
     int need_u2u;                           /* gettgt auto: KDC had no key */
     krb5_data tgt;                          /* its TGT (GETTGT), or empty */
     struct sa_rec *sas;
@@ -1359,8 +1368,15 @@ send_ack(struct exch *x)
     m.type = KINK_MSG_ACK;
     m.xid = x->xid;
     add_payload(&m, KINK_AP_REQ, D.epoch, apreq.data, apreq.length);
-    if (finish_msg(x->peer, &m, &x->creds->keyblock, &buf, &len) == 0)
+    if (finish_msg(x->peer, &m, &x->creds->keyblock, &buf, &len) == 0) {
         send_to_peer(x->peer, buf, len);
+        /* Kept: a responder that did not get it repeats its REPLY. */
+        free(x->peer->ack_msg);
+        x->peer->ack_msg = buf;
+        x->peer->ack_len = len;
+        x->peer->ack_xid = x->xid;
+        buf = NULL;
+    }
     free(buf);
     krb5_free_data_contents(D.ctx, &apreq);
     krb5_auth_con_free(D.ctx, ac);
@@ -1533,6 +1549,13 @@ handle_reply(struct peer *p, uint8_t *buf, size_t len, const struct kink_msg *m)
     size_t plain_len = 0;
     krb5_error_code ret;
 
+    if ((x == NULL || x->xid != m->xid) && m->ackreq &&
+        p->ack_msg != NULL && m->xid == p->ack_xid) {
+        ks_agent_log(LOG_DEBUG, "REPLY from %s for XID %u again: sending the "
+                     "ACK again", p->name, m->xid);
+        send_to_peer(p, p->ack_msg, p->ack_len);
+        return;
+    }
     if (x == NULL || x->xid != m->xid || x->state == EX_TICKET) {
         ks_agent_log(LOG_DEBUG, "REPLY from %s with XID %u matches no "
                      "exchange: dropped", p->name, m->xid);
@@ -1743,6 +1766,66 @@ send_notify(struct peer *p, int sock, uint32_t xid, krb5_auth_context ac,
     n.u.notify.protocol = KINK_PROTO_IPSEC_ESP;
     n.u.notify.type = type;
     send_reply(p, sock, xid, ac, key, &n, 1, 0, req_hash);
+}
+
+static void
+ack_timer_cb(verto_ctx *loop, verto_ev *ev)
+{
+    struct pending_ack *pa = verto_get_private(ev);
+    struct peer *p = pa->peer;
+
+    (void)loop;
+    pa->timer = NULL;
+    if (sendto(pa->sock, pa->reply, pa->reply_len, 0,
+               (const struct sockaddr *)&p->conf->addr,
+               p->conf->addr_len) >= 0)
+        D.n_msgs_out++;
+    if (++pa->tries < RETRANS_TRIES - 1) {
+        pa->timer = verto_add_timeout(D.loop, VERTO_EV_FLAG_NONE,
+                                      ack_timer_cb,
+                                      (time_t)RETRANS_FIRST_MS << pa->tries);
+        if (pa->timer != NULL)
+            verto_set_private(pa->timer, pa, NULL);
+    }
+}
+
+/* Keep the REPLY just sent for pa (from the duplicate cache) and repeat
+ * it after 1, 2, 4 s until the ACK comes. */
+static void
+ack_wait_start(struct pending_ack *pa, const unsigned char hash[32])
+{
+    struct dup_slot *d = dup_find(pa->peer, pa->xid, hash);
+
+    if (d == NULL || (pa->reply = malloc(d->reply_len)) == NULL)
+        return;
+    memcpy(pa->reply, d->reply, d->reply_len);
+    pa->reply_len = d->reply_len;
+    pa->timer = verto_add_timeout(D.loop, VERTO_EV_FLAG_NONE, ack_timer_cb,
+                                  RETRANS_FIRST_MS);
+    if (pa->timer != NULL)
+        verto_set_private(pa->timer, pa, NULL);
+}
+
+static void
+pending_ack_free(struct pending_ack *pa)
+{
+    if (pa->timer != NULL)
+        verto_del(pa->timer);
+    ks_zero(&pa->pair, sizeof(pa->pair));
+    krb5_free_keyblock(D.ctx, pa->key);
+    free(pa->reply);
+    free(pa);
+}
+
+static struct pending_ack *
+pending_ack_find(const struct peer *p, uint32_t xid)
+{
+    struct pending_ack *pa;
+    for (pa = D.acks; pa != NULL; pa = pa->next) {
+        if (pa->peer == p && pa->xid == xid)
+            return pa;
+    }
+    return NULL;
 }
 
 /* Pick the first of the initiator's proposals that matches one of ours.
@@ -1964,11 +2047,13 @@ handle_create(struct peer *p, int sock, const struct kink_msg *m,
         pa->xid = m->xid;
         pa->pair = pair;
         pa->until = now() + ACK_WAIT;
+        pa->sock = sock;
         pa->next = D.acks;
         D.acks = pa;
         ks_agent_log(LOG_INFO, "CREATE from %s: chose proposal %d (not the "
                      "first): waiting for the ACK", p->name, idx + 1);
         send_reply(p, sock, m->xid, ac, key, out, nout, 1, hash);
+        ack_wait_start(pa, hash);
     }
     goto out;
 release:
@@ -2053,9 +2138,7 @@ handle_ack(struct peer *p, const struct kink_msg *m,
     }
     *pp = pa->next;
     sa_install(p, &pa->pair, 0);
-    ks_zero(&pa->pair, sizeof(pa->pair));
-    krb5_free_keyblock(D.ctx, pa->key);
-    free(pa);
+    pending_ack_free(pa);
 }
 
 static void
@@ -2071,9 +2154,7 @@ expire_acks(void)
             kink_sa_release_spi(D.sa, (struct sockaddr *)&pa->peer->local,
                                 (struct sockaddr *)&pa->peer->conf->addr,
                                 pa->pair.in.spi);
-            ks_zero(&pa->pair, sizeof(pa->pair));
-            krb5_free_keyblock(D.ctx, pa->key);
-            free(pa);
+            pending_ack_free(pa);
         } else {
             pp = &pa->next;
         }
@@ -2163,6 +2244,12 @@ handle_request(struct peer *p, int sock, uint8_t *buf, size_t len,
                    (const struct sockaddr *)&p->conf->addr,
                    p->conf->addr_len) >= 0)
             D.n_msgs_out++;
+        return;
+    }
+    if (m->type == KINK_MSG_ACK && pending_ack_find(p, m->xid) == NULL) {
+        /* A repeated ACK for a pair already installed, or a stray one. */
+        ks_agent_log(LOG_DEBUG, "ACK from %s for XID %u matches nothing",
+                     p->name, m->xid);
         return;
     }
     if (ap == NULL) {
@@ -2786,6 +2873,39 @@ shutdown_peers(void)
     }
 }
 
+/*
+ * A keytab or credential cache holds keys: refuse to start when the file
+ * (FILE: or WRFILE: names, or a bare path) can be read or written by
+ * others than its owner.  Other cache and keytab types (KEYRING:, KCM:,
+ * MEMORY:) are not files and are not checked.
+ */
+static int
+check_secret_file(const char *what, const char *name)
+{
+    struct stat st;
+    const char *path = name;
+
+    if (name == NULL)
+        return 0;
+    if (strncmp(name, "FILE:", 5) == 0)
+        path = name + 5;
+    else if (strncmp(name, "WRFILE:", 7) == 0)
+        path = name + 7;
+    else if (strchr(name, ':') != NULL && name[0] != '/')
+        return 0;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "%s: %s %s: %s\n", PROG, what, path, strerror(errno));
+        return -1;
+    }
+    if (st.st_mode & 077) {
+        fprintf(stderr, "%s: %s %s is accessible by others (mode %03o): it "
+                "must be 0600\n", PROG, what, path,
+                (unsigned int)(st.st_mode & 0777));
+        return -1;
+    }
+    return 0;
+}
+
 static void
 usage(FILE *f)
 {
@@ -2842,6 +2962,13 @@ main(int argc, char **argv)
         fprintf(stderr, "%s: -K (log keys) is only for backend none\n", PROG);
         goto out;
     }
+    if (check_secret_file("identity keytab",
+                          D.cfg->identity_type == KINK_CONF_IDENTITY_KEYTAB ?
+                          D.cfg->keytab : NULL) != 0 ||
+        check_secret_file("identity ccache",
+                          D.cfg->identity_type == KINK_CONF_IDENTITY_CCACHE ?
+                          D.cfg->ccache : NULL) != 0)
+        goto out;
     if (stat(D.cfg->state_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         fprintf(stderr, "%s: state_dir %s: %s\n", PROG, D.cfg->state_dir,
                 errno ? strerror(errno) : "not a directory");
@@ -2930,10 +3057,16 @@ out:
         kink_krb_close(D.krb);
     if (D.store != NULL)
         ks_store_close(D.store);
+    while (D.acks != NULL) {
+        struct pending_ack *pa = D.acks;
+        D.acks = pa->next;
+        pending_ack_free(pa);
+    }
     if (D.peers != NULL) {
         size_t i, j;
         for (i = 0; i < D.n_peers; i++) {
             krb5_free_data_contents(D.ctx, &D.peers[i].tgt);
+            free(D.peers[i].ack_msg);
             for (j = 0; j < DUP_SLOTS; j++)
                 free(D.peers[i].dup[j].reply);
         }

@@ -12,6 +12,11 @@
  *   kink_inject garbage SRC DST PORT COUNT SEED
  *       send COUNT datagrams of pseudo-random length and content (some
  *       starting with a plausible KINK header) from SRC to DST:PORT
+ *   kink_inject proxy ADDR PORT X Y DROP_ACKS SECONDS
+ *       relay datagrams between X:PORT and Y:PORT through ADDR:PORT (each
+ *       side configures the other at ADDR) for SECONDS, dropping the first
+ *       DROP_ACKS KINK ACK messages (Type 5) and printing one line per
+ *       datagram ("X>Y type 1 len 300", "... dropped") to stdout
  *
  * Exit status 0 on success, 1 on errors (with a message).
  */
@@ -23,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 static int
@@ -134,9 +141,63 @@ send_bytes(const char *src, const char *dst, int port,
     return 0;
 }
 
+static int
+proxy(const char *addr, int port, const char *xs, const char *ys,
+      int drop_acks, int seconds)
+{
+    struct sockaddr_in me, x, y, from;
+    socklen_t fl;
+    unsigned char buf[65536];
+    struct timeval tv = { 0, 100000 };
+    time_t end = time(NULL) + seconds;
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+    memset(&me, 0, sizeof(me));
+    me.sin_family = AF_INET;
+    me.sin_port = htons((uint16_t)port);
+    x = y = me;
+    if (fd < 0 || inet_pton(AF_INET, addr, &me.sin_addr) != 1 ||
+        inet_pton(AF_INET, xs, &x.sin_addr) != 1 ||
+        inet_pton(AF_INET, ys, &y.sin_addr) != 1)
+        return die("socket or address");
+    if (bind(fd, (struct sockaddr *)&me, sizeof(me)) < 0)
+        return die(strerror(errno));
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    printf("ready\n");
+    while (time(NULL) < end) {
+        ssize_t n;
+        const struct sockaddr_in *to;
+        fl = sizeof(from);
+        n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+        if (n <= 0)
+            continue;
+        if (from.sin_addr.s_addr == x.sin_addr.s_addr)
+            to = &y;
+        else if (from.sin_addr.s_addr == y.sin_addr.s_addr)
+            to = &x;
+        else
+            continue;
+        printf("%s type %u len %zd", to == &y ? "X>Y" : "Y>X", buf[0], n);
+        if (buf[0] == 5 && drop_acks > 0) {
+            drop_acks--;
+            printf(" dropped\n");
+            continue;
+        }
+        printf("\n");
+        sendto(fd, buf, (size_t)n, 0, (const struct sockaddr *)to,
+               sizeof(*to));
+    }
+    close(fd);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
+    if (argc == 8 && strcmp(argv[1], "proxy") == 0)
+        return proxy(argv[2], atoi(argv[3]), argv[4], argv[5], atoi(argv[6]),
+                     atoi(argv[7]));
     if (argc == 8 && strcmp(argv[1], "extract") == 0)
         return extract(argv[2], argv[3], argv[4], atoi(argv[5]),
                        atoi(argv[6]), argv[7]);
@@ -181,6 +242,7 @@ main(int argc, char **argv)
     }
     fprintf(stderr, "usage: kink_inject extract PCAP SRC DST PORT N OUT\n"
             "       kink_inject send FILE SRC DST PORT [flip OFFSET]\n"
-            "       kink_inject garbage SRC DST PORT COUNT SEED\n");
+            "       kink_inject garbage SRC DST PORT COUNT SEED\n"
+            "       kink_inject proxy ADDR PORT X Y DROP_ACKS SECONDS\n");
     return 2;
 }

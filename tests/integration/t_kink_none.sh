@@ -12,6 +12,7 @@ ks_tmpdir
 T=$KS_TMPDIR
 command -v tcpdump >/dev/null ||
     { fail "tcpdump is not installed (apt-get install tcpdump): the message counts need a capture"; finish; }
+_ks_require KINK_INJECT "the built kink_inject"
 
 R=$T/r
 realm_create "$R" || { fail "realm_create"; finish; }
@@ -24,25 +25,32 @@ done
 
 PORT=$(free_port)
 A=127.0.0.2 B=127.0.0.3 C=127.0.0.4 D=127.0.0.5 E=127.0.0.6
+# X relays between A and C (kink_inject proxy) and loses the first ACK:
+# A knows C, and C knows A, at X's address too.
+X=127.0.0.7
 {
     kink_peer $B host/b.example.test@EXAMPLE.TEST "$PORT"
     kink_peer $C host/c.example.test@EXAMPLE.TEST "$PORT"
     kink_peer $D host/d.example.test@EXAMPLE.TEST "$PORT" "pfs = ecp256"
     kink_peer $E host/e.example.test@EXAMPLE.TEST "$PORT" "pfs = modp2048"
+    kink_peer $X host/c.example.test@EXAMPLE.TEST "$PORT"
 } | kinkd_conf "$T/a.conf" $A "$PORT" "keytab:FILE:$T/a.keytab host/a.example.test" "$T/a"
 kink_peer $A host/a.example.test@EXAMPLE.TEST "$PORT" |
     kinkd_conf "$T/b.conf" $B "$PORT" "keytab:FILE:$T/b.keytab host/b.example.test" "$T/b"
 # C accepts only A's third proposal (aes128-cbc hmac-sha1).
-kink_peer $A host/a.example.test@EXAMPLE.TEST "$PORT" \
-        "proposal = esp aes128-cbc hmac-sha1" |
-    kinkd_conf "$T/c.conf" $C "$PORT" "keytab:FILE:$T/c.keytab host/c.example.test" "$T/c"
+{
+    kink_peer $A host/a.example.test@EXAMPLE.TEST "$PORT" \
+        "proposal = esp aes128-cbc hmac-sha1"
+    kink_peer $X host/a.example.test@EXAMPLE.TEST "$PORT" \
+        "proposal = esp aes128-cbc hmac-sha1"
+} | kinkd_conf "$T/c.conf" $C "$PORT" "keytab:FILE:$T/c.keytab host/c.example.test" "$T/c"
 # D and E want PFS (KE payloads) with ECP-256 and MODP-2048.
 kink_peer $A host/a.example.test@EXAMPLE.TEST "$PORT" "pfs = ecp256" |
     kinkd_conf "$T/d.conf" $D "$PORT" "keytab:FILE:$T/d.keytab host/d.example.test" "$T/d"
 kink_peer $A host/a.example.test@EXAMPLE.TEST "$PORT" "pfs = modp2048" |
     kinkd_conf "$T/e.conf" $E "$PORT" "keytab:FILE:$T/e.keytab host/e.example.test" "$T/e"
 
-expect_match "kinkd -t checks a configuration" 'OK \(4 peers\)' "$KINKD" -t -c "$T/a.conf"
+expect_match "kinkd -t checks a configuration" 'OK \(5 peers\)' "$KINKD" -t -c "$T/a.conf"
 for h in a b c d e; do
     kinkd_start $h "$T/$h.conf" -K || { fail "kinkd $h did not start"; finish; }
 done
@@ -128,6 +136,26 @@ check_keys "A-C (3 messages, Nr in KEYMAT)" "$T/a.log" "$T/c.log" "$IN3" "$OUT3"
 expect_match "C installed the pair after the ACK, with aes128-cbc hmac-sha1" \
     "^$A in=0x$OUT3 out=0x$IN3 esp aes128-cbc hmac-sha1 transport" kinkctl_at "$T/c" sa
 
+# A lost ACK: C repeats its REPLY until the ACK comes, A answers the
+# repeated REPLY with the ACK again, and C installs the pair.
+"$KINK_INJECT" proxy $X "$PORT" $A $C 1 20 >"$T/proxy.log" 2>&1 &
+PROXY=$!
+for ((i = 0; i < 100; i++)); do grep -q ready "$T/proxy.log" && break; sleep 0.05; done
+expect_match "A negotiates with C through a relay that loses the first ACK" \
+    "SA pair with $X: in=0x" kinkctl_at "$T/a" initiate $X
+read -r INX OUTX <<<"$(spis_of "$KS_OUT")"
+for ((i = 0; i < 100; i++)); do
+    kinkctl_at "$T/c" sa | grep -q "in=0x$OUTX" && break
+    sleep 0.1
+done
+kill $PROXY 2>/dev/null; wait $PROXY 2>/dev/null
+expect_eq "the relay dropped one ACK and passed a second" \
+    "1 1" "$(grep -c 'type 5 .* dropped' "$T/proxy.log") $(grep -c 'X>Y type 5 len [0-9]*$' "$T/proxy.log")"
+expect_eq "C repeated its REPLY (two REPLYs to A)" 2 "$(grep -c 'Y>X type 3' "$T/proxy.log")"
+expect_match "C installed the pair after the second ACK" \
+    "^$X in=0x$OUTX out=0x$INX esp aes128-cbc hmac-sha1" kinkctl_at "$T/c" sa
+check_keys "A-C through the relay" "$T/a.log" "$T/c.log" "$INX" "$OUTX"
+
 # PFS: KE payloads in CREATE and REPLY, g^xy in KEYMAT; still 2 messages.
 for pfs in "$D ecp256 d" "$E modp2048 e"; do
     read -r peer group h <<<"$pfs"
@@ -159,8 +187,9 @@ expect_fail "kinkctl names an unknown peer" "no peer 192\.0\.2\.9" \
 # 5. SIGTERM: A sends DELETE for the A-C pair before it exits.
 kinkd_stop a && pass "kinkd A stopped cleanly on SIGTERM" || fail "kinkd A did not stop cleanly"
 sleep 0.2
+# (The pair through the relay stays: the relay is gone.)
 expect_eq "C dropped the pair when A stopped (DELETE on shutdown)" "" \
-    "$(kinkctl_at "$T/c" sa)"
+    "$(kinkctl_at "$T/c" sa | grep "^$A ")"
 for h in b c d e; do
     kinkd_stop $h || fail "kinkd $h did not stop cleanly"
 done

@@ -4,7 +4,8 @@
 # CREATE with a tampered checksum, a replayed CREATE (after the responder
 # restarted: the replay cache is on disk), garbage datagrams and
 # datagrams from unknown addresses — each logged with its cause, no SA
-# installed, and the daemon keeps serving.
+# installed, and the daemon keeps serving; and a keytab or state directory
+# open to others stops kinkd at start.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/realm.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/kink.sh"
 ks_tmpdir
@@ -36,6 +37,18 @@ kink_peer $A host/wrong.example.test@EXAMPLE.TEST "$PORT" |
 # E allows A only SAs for 10.0.0.0/8, not for A's own address.
 kink_peer $A host/a.example.test@EXAMPLE.TEST "$PORT" "allow = 10.0.0.0/8" |
     kinkd_conf "$T/e.conf" $E "$PORT" "keytab:FILE:$T/e.keytab host/e.example.test" "$T/e"
+# Secret files and the state directory must be private.
+cp "$T/a.keytab" "$T/open.keytab"; chmod 644 "$T/open.keytab"
+sed "s#FILE:$T/a.keytab#FILE:$T/open.keytab#" "$T/a.conf" >"$T/open.conf"
+expect_fail "kinkd refuses a keytab readable by others" \
+    "identity keytab $(re_escape "$T/open.keytab") is accessible by others \(mode 644\): it must be 0600" \
+    "$KINKD" -d -c "$T/open.conf"
+mkdir -p "$T/openstate"; chmod 755 "$T/openstate"
+sed "s#^state_dir = .*#state_dir = $T/openstate#" "$T/a.conf" >"$T/open2.conf"
+expect_fail "kinkd refuses a state directory open to others" \
+    "state_dir $(re_escape "$T/openstate") is accessible by others \(mode 755\): it must be 0700" \
+    "$KINKD" -d -c "$T/open2.conf"
+
 for h in a b d e; do
     kinkd_start $h "$T/$h.conf" || { fail "kinkd $h did not start"; finish; }
 done
