@@ -1006,33 +1006,21 @@ send_gettgt(struct exch *x)
     struct kink_msg m;
     char *name = NULL;
     krb5_error_code ret;
-    uint8_t *pl;
-    size_t nl;
 
     ret = krb5_unparse_name(D.ctx, x->peer->conf->principal, &name);
     if (ret) {
         exch_fail(x, ret, "GETTGT");
         return;
     }
-    nl = strlen(name);
-    pl = malloc(2 + nl);
-    if (pl == NULL) {
-        krb5_free_unparsed_name(D.ctx, name);
-        exch_fail(x, ENOMEM, "GETTGT");
-        return;
-    }
-    pl[0] = nl >> 8;
-    pl[1] = nl & 0xff;
-    memcpy(pl + 2, name, nl);
-    krb5_free_unparsed_name(D.ctx, name);
+    /* The codec writes PrincNameLength in front of the name. */
     memset(&m, 0, sizeof(m));
     m.type = KINK_MSG_GETTGT;
     m.xid = x->xid;
-    add_payload(&m, KINK_TGT_REQ, 0, pl, 2 + nl);
+    add_payload(&m, KINK_TGT_REQ, 0, name, strlen(name));
     free(x->msg);
     x->msg = NULL;
     ret = finish_msg(x->peer, &m, NULL, &x->msg, &x->msg_len);
-    free(pl);
+    krb5_free_unparsed_name(D.ctx, name);
     if (ret) {
         exch_fail(x, ret, "encoding GETTGT");
         return;
@@ -2173,19 +2161,19 @@ handle_gettgt(struct peer *p, int sock, const struct kink_msg *m)
     char name[512];
     krb5_error_code ret;
 
-    if (pl == NULL || pl->data_len < 2) {
+    if (pl == NULL) {
         refuse(p, "GETTGT", "no KINK_TGT_REQ");
         error_reply(p, sock, m->xid, KINK_PROTOERR);
         return;
     }
-    nl = ((size_t)pl->data[0] << 8) | pl->data[1];
-    if (nl == 0 || nl > pl->data_len - 2 || nl >= sizeof(name) ||
-        memchr(pl->data + 2, 0, nl) != NULL) {
+    /* The codec has checked PrincNameLength: data is the name. */
+    nl = pl->data_len;
+    if (nl == 0 || nl >= sizeof(name) || memchr(pl->data, 0, nl) != NULL) {
         refuse(p, "GETTGT", "malformed principal name");
         error_reply(p, sock, m->xid, KINK_PROTOERR);
         return;
     }
-    memcpy(name, pl->data + 2, nl);
+    memcpy(name, pl->data, nl);
     name[nl] = '\0';
     if (krb5_parse_name(D.ctx, name, &want) != 0 ||
         !krb5_principal_compare(D.ctx, want, kink_krb_self(D.krb))) {

@@ -27,8 +27,27 @@ for h in a b; do
     kinkd_start $h "$T/$h.conf" -K || { fail "kinkd $h did not start"; finish; }
 done
 
+command -v tcpdump >/dev/null ||
+    { fail "tcpdump is not installed (apt-get install tcpdump)"; finish; }
+_ks_require KINK_INJECT "the built kink_inject"
+tcpdump -i lo -n -U --immediate-mode -w "$T/gettgt.pcap" \
+    "udp and src host $A and dst host $B and dst port $PORT" >"$T/tcpdump.log" 2>&1 &
+TPID=$!
+for ((i = 0; i < 100; i++)); do grep -q 'listening on' "$T/tcpdump.log" && break; sleep 0.05; done
 expect_match "device A negotiates with device B (no keytabs)" \
     "SA pair with $B: in=0x[0-9a-f]{8} out=0x[0-9a-f]{8}" kinkctl_at "$T/a" initiate $B
+sleep 0.3; kill -INT $TPID; wait $TPID 2>/dev/null
+# The GETTGT on the wire (RFC 4430 4.2.4): the 16-octet header (Type 4),
+# then KINK_TGT_REQ: Next Payload 0, RESERVED, Payload Length (6 + name),
+# PrincNameLength, PrincName.
+"$KINK_INJECT" extract "$T/gettgt.pcap" $A $B "$PORT" 1 "$T/gettgt.bin"
+name=device/b@EXAMPLE.TEST
+hexname=$(printf %s "$name" | od -An -tx1 -v | tr -d ' \n')
+want=$(printf '04 0000 %04x %04x %s' $((4 + 2 + ${#name})) ${#name} "$hexname")
+h=$(od -An -tx1 -v "$T/gettgt.bin" | tr -d ' \n')
+got="${h:0:2} ${h:32:4} ${h:36:4} ${h:40:4} ${h:44:$((2 * ${#name}))}"
+expect_eq "the first message is a GETTGT whose KINK_TGT_REQ carries PrincNameLength and device/b's name" \
+    "$want" "$got"
 read -r IN OUT <<<"$(sed -nE 's/.*in=0x([0-9a-f]{8}) out=0x([0-9a-f]{8}).*/\1 \2/p' <<<"$KS_OUT")"
 expect_match "A fell back to user-to-user: the KDC has no key for device/b" \
     'trying user-to-user \(GETTGT\)' cat "$T/a.log"
