@@ -81,6 +81,13 @@ sleep 0.3; kill -INT $TPID; wait $TPID 2>/dev/null
 expect_ok "the CREATE is in the capture" \
     "$KINK_INJECT" extract "$PCAP" $A $B "$PORT" 1 "$T/create.bin"
 len=$(stat -c %s "$T/create.bin")
+# The header on the wire (RFC 4430 section 4): Type CREATE, MjVer 1,
+# Length = the datagram, DOI 1 (IPsec), Next Payload KINK_AP_REQ, A 0,
+# CksumLen 12 (the session key is aes256-cts-hmac-sha1-96).
+h=$(od -An -tx1 -v -N16 "$T/create.bin" | tr -d ' \n')
+expect_eq "the CREATE's header fields" \
+    "01 10 $(printf %04x "$len") 00000001 01 00 000c" \
+    "${h:0:2} ${h:2:2} ${h:4:4} ${h:8:8} ${h:24:2} ${h:26:2} ${h:28:4}"
 sas_before=$(kinkctl_at "$T/b" sa | wc -l)
 
 expect_ok "send the CREATE with its last checksum octet flipped" \
