@@ -414,6 +414,31 @@ encrypt_isakmp(const krb5_keyblock *key, const krb5_data *isakmp,
     return ret;
 }
 
+/* Encode the Quick Mode payloads qm, encrypt them in key and add them to
+ * m as its KINK_ENCRYPT payload; *enc (free it) holds the ciphertext m
+ * points to. */
+static krb5_error_code
+add_encrypted_qm(struct kink_msg *m, const krb5_keyblock *key,
+                 const struct kink_isakmp_payload *qm, size_t nqm,
+                 uint8_t **enc, size_t *enc_len)
+{
+    krb5_data isakmp = { 0 };
+    uint8_t first = 0;
+    const char *why;
+    krb5_error_code ret;
+
+    ret = kink_isakmp_encode_alloc(qm, nqm, &isakmp, &first, &why);
+    if (ret) {
+        krb5_set_error_message(D.ctx, ret, "Quick Mode payloads: %s", why);
+        return ret;
+    }
+    ret = encrypt_isakmp(key, &isakmp, first, enc, enc_len);
+    krb5_free_data_contents(D.ctx, &isakmp);
+    if (!ret)
+        add_payload(m, KINK_ENCRYPT, 0, *enc, *enc_len);
+    return ret;
+}
+
 /* Send a KINK_ERROR (unauthenticated) REPLY. */
 static void
 reply_kink_error(struct peer *p, int sock, const struct sockaddr *to,
@@ -1052,16 +1077,15 @@ build_request(struct exch *x)
 {
     struct peer *p = x->peer;
     krb5_keyblock *key = &x->creds->keyblock;
-    krb5_data apreq = { 0 }, isakmp = { 0 };
+    krb5_data apreq = { 0 };
     struct kink_msg m;
     struct sa_build sb;
     struct kink_isakmp_payload qm[5];
     struct kink_isakmp_delete del;
     unsigned char spis[16 * 4];
     unsigned char idbuf[2][32];
-    uint8_t first = 0, *enc = NULL;
+    uint8_t *enc = NULL;
     size_t enc_len = 0, nqm = 0, i;
-    const char *why;
     krb5_error_code ret;
 
     if (x->ac != NULL)
@@ -1143,22 +1167,15 @@ build_request(struct exch *x)
         qm[nqm++].u.del = del;
     }
     if (nqm > 0) {
-        ret = kink_isakmp_encode_alloc(qm, nqm, &isakmp, &first, &why);
-        if (ret) {
-            krb5_set_error_message(D.ctx, ret, "Quick Mode payloads: %s", why);
-            goto out;
-        }
-        ret = encrypt_isakmp(key, &isakmp, first, &enc, &enc_len);
+        ret = add_encrypted_qm(&m, key, qm, nqm, &enc, &enc_len);
         if (ret)
             goto out;
-        add_payload(&m, KINK_ENCRYPT, 0, enc, enc_len);
     }
     free(x->msg);
     x->msg = NULL;
     ret = finish_msg(p, &m, key, &x->msg, &x->msg_len);
 out:
     krb5_free_data_contents(D.ctx, &apreq);
-    krb5_free_data_contents(D.ctx, &isakmp);
     free(enc);
     return ret;
 }
@@ -1698,11 +1715,10 @@ send_reply(struct peer *p, int sock, uint32_t xid, krb5_auth_context ac,
            const krb5_keyblock *key, const struct kink_isakmp_payload *qm,
            size_t nqm, int ackreq, const unsigned char req_hash[32])
 {
-    krb5_data aprep = { 0 }, isakmp = { 0 };
+    krb5_data aprep = { 0 };
     struct kink_msg m;
-    uint8_t *buf = NULL, *enc = NULL, first = 0;
+    uint8_t *buf = NULL, *enc = NULL;
     size_t len = 0, enc_len = 0;
-    const char *why;
     krb5_error_code ret;
 
     ret = krb5_mk_rep(D.ctx, ac, &aprep);
@@ -1714,15 +1730,9 @@ send_reply(struct peer *p, int sock, uint32_t xid, krb5_auth_context ac,
     m.ackreq = ackreq;
     add_payload(&m, KINK_AP_REP, D.epoch, aprep.data, aprep.length);
     if (nqm > 0) {
-        ret = kink_isakmp_encode_alloc(qm, nqm, &isakmp, &first, &why);
-        if (ret) {
-            krb5_set_error_message(D.ctx, ret, "Quick Mode payloads: %s", why);
-            goto fail;
-        }
-        ret = encrypt_isakmp(key, &isakmp, first, &enc, &enc_len);
+        ret = add_encrypted_qm(&m, key, qm, nqm, &enc, &enc_len);
         if (ret)
             goto fail;
-        add_payload(&m, KINK_ENCRYPT, 0, enc, enc_len);
     }
     ret = finish_msg(p, &m, key, &buf, &len);
     if (ret)
@@ -1739,7 +1749,6 @@ out:
     free(buf);
     free(enc);
     krb5_free_data_contents(D.ctx, &aprep);
-    krb5_free_data_contents(D.ctx, &isakmp);
 }
 
 static void
