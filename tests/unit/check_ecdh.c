@@ -24,20 +24,6 @@
 
 static krb5_context ctx;
 
-/* Decode hex (no separators) into out; returns the byte count. */
-static size_t
-unhex(const char *hex, unsigned char *out)
-{
-    size_t i, n = strlen(hex) / 2;
-    unsigned int b;
-
-    for (i = 0; i < n; i++) {
-        ck_assert_int_eq(sscanf(hex + 2 * i, "%2x", &b), 1);
-        out[i] = (unsigned char)b;
-    }
-    return n;
-}
-
 static void
 setup(void)
 {
@@ -86,13 +72,13 @@ check_kat(int32_t group, const char *a_priv, const char *a_pub,
     unsigned char *pub;
     size_t len, apublen, bpublen;
 
-    apublen = unhex(a_pub, apub);
-    bpublen = unhex(b_pub, bpub);
-    unhex(shared, want);
+    apublen = unit_unhex(a_pub, apub);
+    bpublen = unit_unhex(b_pub, bpub);
+    unit_unhex(shared, want);
     ck_assert_int_eq(ks_ecdh_import_private(ctx, group, buf,
-                                            unhex(a_priv, buf), &a), 0);
+                                            unit_unhex(a_priv, buf), &a), 0);
     ck_assert_int_eq(ks_ecdh_import_private(ctx, group, buf,
-                                            unhex(b_priv, buf), &b), 0);
+                                            unit_unhex(b_priv, buf), &b), 0);
     ck_assert_int_eq(ks_ecdh_group(a), group);
 
     ck_assert_int_eq(ks_ecdh_public(ctx, a, &pub, &len), 0);
@@ -195,7 +181,7 @@ START_TEST(test_p256_invalid_points)
 {
     struct ks_ecdh_key *k;
     unsigned char good[65], bad[66], z[32];
-    size_t n = unhex(p_gr, good);
+    size_t n = unit_unhex(p_gr, good);
 
     ck_assert_int_eq(ks_ecdh_generate(ctx, KS_DEVREG_GROUP_P256, &k), 0);
     ck_assert_int_eq(ks_ecdh_check_public(ctx, KS_DEVREG_GROUP_P256, good,
@@ -254,7 +240,7 @@ START_TEST(test_x25519_low_order)
     ck_assert_int_eq(ks_ecdh_derive(ctx, k, pt, 32, z), EINVAL);
     pt[0] = 1;
     ck_assert_int_eq(ks_ecdh_derive(ctx, k, pt, 32, z), EINVAL);
-    unhex(order8, pt);
+    unit_unhex(order8, pt);
     ck_assert_int_eq(ks_ecdh_derive(ctx, k, pt, 32, z), EINVAL);
     /* Wrong sizes. */
     ck_assert_int_eq(ks_ecdh_derive(ctx, k, pt, 31, z), EINVAL);

@@ -161,23 +161,6 @@ setup_secret(void)
         secret[i] = (unsigned char)i;
 }
 
-/* Convert a hex string into a malloc'ed buffer; *len_out is its length. */
-static unsigned char *
-unhex(const char *hex, size_t *len_out)
-{
-    size_t n = strlen(hex) / 2, i;
-    unsigned char *out = malloc(n ? n : 1);
-    unsigned int b;
-
-    ck_assert_ptr_nonnull(out);
-    for (i = 0; i < n; i++) {
-        ck_assert_int_eq(sscanf(hex + 2 * i, "%2x", &b), 1);
-        out[i] = (unsigned char)b;
-    }
-    *len_out = n;
-    return out;
-}
-
 /* Check one RFC 5869 test case (hex inputs and expected OKM). */
 static void
 check_rfc5869(const char *ikm_hex, const char *salt_hex,
@@ -186,10 +169,10 @@ check_rfc5869(const char *ikm_hex, const char *salt_hex,
     unsigned char *ikm, *salt, *info, *okm, out[128];
     size_t ikmlen, saltlen, infolen, okmlen;
 
-    ikm = unhex(ikm_hex, &ikmlen);
-    salt = unhex(salt_hex, &saltlen);
-    info = unhex(info_hex, &infolen);
-    okm = unhex(okm_hex, &okmlen);
+    ikm = unit_unhex_alloc(ikm_hex, &ikmlen);
+    salt = unit_unhex_alloc(salt_hex, &saltlen);
+    info = unit_unhex_alloc(info_hex, &infolen);
+    okm = unit_unhex_alloc(okm_hex, &okmlen);
     ck_assert_uint_le(okmlen, sizeof(out));
     memset(out, 0xa5, sizeof(out));
     ck_assert_int_eq(ks_hkdf_sha256(ikm, ikmlen, salt, saltlen, info, infolen,

@@ -38,20 +38,6 @@
 
 static krb5_context ctx;
 
-/* Decode hex (no separators) into out; returns the byte count. */
-static size_t
-unhex(const char *hex, unsigned char *out)
-{
-    size_t i, n = strlen(hex) / 2;
-    unsigned int b;
-
-    for (i = 0; i < n; i++) {
-        ck_assert_int_eq(sscanf(hex + 2 * i, "%2x", &b), 1);
-        out[i] = (unsigned char)b;
-    }
-    return n;
-}
-
 static void
 setup(void)
 {
@@ -199,7 +185,7 @@ START_TEST(test_prf_variants)
     ck_assert_int_eq(kink_prf_length(ctx, KINK_PRF_RFC, v->enctype, &len), 0);
     ck_assert_uint_eq(len, 16);
     ck_assert_int_eq(kink_prf(ctx, KINK_PRF_RFC, &key, in, inlen, out), 0);
-    ck_assert_uint_eq(unhex(v->prf_rfc, want), 16);
+    ck_assert_uint_eq(unit_unhex(v->prf_rfc, want), 16);
     ck_assert_mem_eq(out, want, 16);
 
     ck_assert_int_eq(kink_prf_length(ctx, KINK_PRF_RACOON2, v->enctype,
@@ -207,9 +193,9 @@ START_TEST(test_prf_variants)
     ck_assert_uint_eq(len, 20);
     ck_assert_int_eq(kink_prf(ctx, KINK_PRF_RACOON2, &key, in, inlen, out),
                      0);
-    ck_assert_uint_eq(unhex(v->prf_racoon2, want), 20);
+    ck_assert_uint_eq(unit_unhex(v->prf_racoon2, want), 20);
     ck_assert_mem_eq(out, want, 20);
-    unhex(v->prf_rfc, want);
+    unit_unhex(v->prf_rfc, want);
     ck_assert_mem_ne(out, want, 16);
     ck_assert_mem_eq(out + 16, want, 4);
 }
@@ -237,8 +223,8 @@ START_TEST(test_rfc8009_prf)
 
     for (i = 0; i < 2; i++) {
         key = counting_key(s[i].enctype, 0, 0, kbuf);
-        key.length = (unsigned int)unhex(s[i].key, kbuf);
-        wlen = unhex(s[i].prf, want);
+        key.length = (unsigned int)unit_unhex(s[i].key, kbuf);
+        wlen = unit_unhex(s[i].prf, want);
         ck_assert_int_eq(kink_prf_length(ctx, KINK_PRF_RFC, s[i].enctype,
                                          &len), 0);
         ck_assert_uint_eq(len, wlen);
@@ -268,12 +254,12 @@ START_TEST(test_keymat_vectors)
     nonces(ni, nr);
     ck_assert_int_eq(kink_keymat(ctx, &key, V_PROTOCOL, V_SPI, ni, 24, NULL,
                                  0, out, V_KEYMAT_LEN), 0);
-    ck_assert_uint_eq(unhex(v->keymat_2msg, want), V_KEYMAT_LEN);
+    ck_assert_uint_eq(unit_unhex(v->keymat_2msg, want), V_KEYMAT_LEN);
     ck_assert_mem_eq(out, want, V_KEYMAT_LEN);
 
     ck_assert_int_eq(kink_keymat(ctx, &key, V_PROTOCOL, V_SPI, ni, 24, nr,
                                  20, out, V_KEYMAT_LEN), 0);
-    unhex(v->keymat_3msg, want);
+    unit_unhex(v->keymat_3msg, want);
     ck_assert_mem_eq(out, want, V_KEYMAT_LEN);
 
     /* The RFC variant named explicitly is the same function. */
@@ -286,9 +272,9 @@ START_TEST(test_keymat_vectors)
                                          V_PROTOCOL, V_SPI, ni, 24, nr, 20,
                                          out, V_KEYMAT_LEN), 0);
     if (v->keymat_racoon2 != NULL) {
-        unhex(v->keymat_racoon2, want);
+        unit_unhex(v->keymat_racoon2, want);
         ck_assert_mem_eq(out, want, V_KEYMAT_LEN);
-        unhex(v->keymat_3msg, want);
+        unit_unhex(v->keymat_3msg, want);
         ck_assert_mem_ne(out, want, V_KEYMAT_LEN);
     } else {
         /* No racoon2 PRF for this enctype: the RFC one. */
@@ -506,7 +492,7 @@ import_hex(uint16_t group, const char *hex)
 {
     unsigned char priv[KINK_DH_MAX_SECRET];
     struct kink_dh *dh = NULL;
-    size_t len = unhex(hex, priv);
+    size_t len = unit_unhex(hex, priv);
     krb5_error_code ret;
 
     ret = kink_dh_import_private(ctx, group, priv, len, &dh);
@@ -527,11 +513,11 @@ check_side(uint16_t group, struct kink_dh *a, const char *a_pub,
     size_t publen = kink_dh_public_len(group), zlen = kink_dh_secret_len(group);
     krb5_error_code ret;
 
-    ck_assert_uint_eq(unhex(a_pub, want), publen);
+    ck_assert_uint_eq(unit_unhex(a_pub, want), publen);
     ck_assert_int_eq(kink_dh_public(ctx, a, pub, publen), 0);
     ck_assert_mem_eq(pub, want, publen);
-    ck_assert_uint_eq(unhex(b_pub, peer), publen);
-    ck_assert_uint_eq(unhex(shared, want), zlen);
+    ck_assert_uint_eq(unit_unhex(b_pub, peer), publen);
+    ck_assert_uint_eq(unit_unhex(shared, want), zlen);
     ret = kink_dh_derive(ctx, a, peer, publen, z, zlen);
     ck_assert_msg(ret == 0, "kink_dh_derive: %s", unit_errmsg(ctx, ret));
     ck_assert_mem_eq(z, want, zlen);
@@ -646,7 +632,7 @@ START_TEST(test_dh_modp_refusals)
     unsigned char p[256], v[257], z[256], priv[257];
     int k;
 
-    ck_assert_uint_eq(unhex(modp_p, p), 256);
+    ck_assert_uint_eq(unit_unhex(modp_p, p), 256);
     memset(v, 0, sizeof(v));
     check_refused(i, v, 256, "out of range");
     v[255] = 1;
@@ -662,11 +648,11 @@ START_TEST(test_dh_modp_refusals)
     check_refused(i, v, 256, "out of range");
     memset(v, 0xff, 256);
     check_refused(i, v, 256, "out of range");
-    ck_assert_uint_eq(unhex(modp_neg_gxi, v), 256);
+    ck_assert_uint_eq(unit_unhex(modp_neg_gxi, v), 256);
     check_refused(i, v, 256, "subgroup");
 
     /* g^xi itself is a valid value (the self-exchange is accepted). */
-    ck_assert_uint_eq(unhex(modp_gxi, v), 256);
+    ck_assert_uint_eq(unit_unhex(modp_gxi, v), 256);
     ck_assert_int_eq(kink_dh_derive(ctx, i, v, 256, z, 256), 0);
     check_refused(i, v, 255, "holds 255 octets, not 256");
     v[256] = 0;
@@ -702,14 +688,14 @@ START_TEST(test_dh_ecp_refusals)
     struct kink_dh *i = import_hex(KINK_GROUP_ECP_256, ecp_i), *bad;
     unsigned char v[65], priv[32];
 
-    ck_assert_uint_eq(unhex(ecp_gi_off_curve, v), 64);
+    ck_assert_uint_eq(unit_unhex(ecp_gi_off_curve, v), 64);
     check_refused(i, v, 64, "not a valid point on the curve");
     memset(v, 0, sizeof(v));
     check_refused(i, v, 64, "not a valid point on the curve");
     memset(v, 0xff, sizeof(v));
     check_refused(i, v, 64, "not a valid point on the curve");
     v[0] = 4;
-    unhex(ecp_gr, v + 1);
+    unit_unhex(ecp_gr, v + 1);
     check_refused(i, v, 65, "holds 65 octets, not 64");
     check_refused(i, v + 1, 63, "holds 63 octets, not 64");
     /* The same point without the prefix is fine. */
@@ -764,10 +750,10 @@ START_TEST(test_keymat_pfs_vectors)
     nonces(ni, nr);
     if (group == KINK_GROUP_MODP_2048) {
         dh = import_hex(group, modp_xi);
-        unhex(modp_gxr, peer);
+        unit_unhex(modp_gxr, peer);
     } else {
         dh = import_hex(group, ecp_i);
-        unhex(ecp_gr, peer);
+        unit_unhex(ecp_gr, peer);
     }
     ck_assert_int_eq(kink_dh_derive(ctx, dh, peer, publen, gxy, glen), 0);
     kink_dh_free(dh);
@@ -776,7 +762,7 @@ START_TEST(test_keymat_pfs_vectors)
                                      V_PROTOCOL, V_SPI, ni, 24,
                                      nr_len ? nr : NULL, nr_len, out,
                                      V_KEYMAT_LEN), 0);
-    ck_assert_uint_eq(unhex(c[_i].keymat, want), V_KEYMAT_LEN);
+    ck_assert_uint_eq(unit_unhex(c[_i].keymat, want), V_KEYMAT_LEN);
     ck_assert_mem_eq(out, want, V_KEYMAT_LEN);
 
     /* K1 = prf(key, g^xy | protocol | SPI | Ni [| Nr]). */

@@ -90,30 +90,13 @@ static const struct rfc_vector rfc_vectors[] = {
 };
 #define NRFC (sizeof(rfc_vectors) / sizeof(*rfc_vectors))
 
-/* Decode hex into a malloc'ed buffer; set *len. */
-static unsigned char *
-unhex(const char *hex, size_t *len)
-{
-    size_t i, n = strlen(hex) / 2;
-    unsigned char *out = malloc(n ? n : 1);
-    unsigned int b;
-
-    ck_assert_ptr_nonnull(out);
-    for (i = 0; i < n; i++) {
-        ck_assert(sscanf(hex + 2 * i, "%2x", &b) == 1);
-        out[i] = (unsigned char)b;
-    }
-    *len = n;
-    return out;
-}
-
 /* Assert that the len bytes at got are the bytes of hex. */
 static void
 assert_hex(const unsigned char *got, size_t len, const char *hex,
            const char *what)
 {
     size_t n;
-    unsigned char *want = unhex(hex, &n);
+    unsigned char *want = unit_unhex_alloc(hex, &n);
     char *gothex = malloc(2 * len + 1);
 
     ck_assert_ptr_nonnull(gothex);

@@ -128,3 +128,27 @@ unit_run(Suite *s)
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+size_t
+unit_unhex(const char *hex, unsigned char *out)
+{
+    size_t i, n = strlen(hex) / 2;
+    unsigned int b;
+
+    for (i = 0; i < n; i++) {
+        ck_assert_int_eq(sscanf(hex + 2 * i, "%2x", &b), 1);
+        out[i] = (unsigned char)b;
+    }
+    return n;
+}
+
+unsigned char *
+unit_unhex_alloc(const char *hex, size_t *len_out)
+{
+    size_t n = strlen(hex) / 2;
+    unsigned char *out = malloc(n ? n : 1);
+
+    ck_assert_ptr_nonnull(out);
+    *len_out = unit_unhex(hex, out);
+    return out;
+}

@@ -33,6 +33,13 @@ krb5_context unit_context_from_profile(const char *dir, const char *text);
 /* The context's error message for code, copied into a static buffer. */
 const char *unit_errmsg(krb5_context ctx, krb5_error_code code);
 
+/* Decode hex (no separators) into out, which has room for strlen(hex) / 2
+ * bytes; returns the byte count.  Fails the test on a non-hex digit. */
+size_t unit_unhex(const char *hex, unsigned char *out);
+
+/* The same into a malloc'ed buffer (free it); *len_out is its length. */
+unsigned char *unit_unhex_alloc(const char *hex, size_t *len_out);
+
 /* Run every test of suite s and return the process exit status. */
 int unit_run(Suite *s);
 
