@@ -19,28 +19,6 @@
 
 /* ---- reading ---------------------------------------------------------- */
 
-static int
-rd_u8(struct ks_cursor *c, uint8_t *out)
-{
-    const unsigned char *p = ks_cursor_bytes(c, 1);
-
-    if (p == NULL)
-        return 0;
-    *out = p[0];
-    return 1;
-}
-
-static int
-rd_u16(struct ks_cursor *c, uint16_t *out)
-{
-    const unsigned char *p = ks_cursor_bytes(c, 2);
-
-    if (p == NULL)
-        return 0;
-    *out = (uint16_t)((p[0] << 8) | p[1]);
-    return 1;
-}
-
 #define FAIL(msg) do { *why = (msg); return EINVAL; } while (0)
 
 /*
@@ -56,7 +34,7 @@ rd_generic(struct ks_cursor *c, uint8_t *next, struct ks_cursor *body,
     uint16_t plen;
     size_t blen;
 
-    if (!rd_u8(c, next) || !rd_u8(c, &reserved) || !rd_u16(c, &plen))
+    if (!ks_cursor_u8(c, next) || !ks_cursor_u8(c, &reserved) || !ks_cursor_u16(c, &plen))
         FAIL("truncated ISAKMP payload header");
     /* RFC 2408 section 3.2: RESERVED is zero; refusing other values keeps
      * re-encoding exact. */
@@ -91,7 +69,7 @@ dec_transform(struct kink_isakmp_chain *ch, struct ks_cursor *c,
     uint16_t reserved2, word, val;
     struct kink_isakmp_attr *a;
 
-    if (!rd_u8(c, &t->number) || !rd_u8(c, &t->id) || !rd_u16(c, &reserved2))
+    if (!ks_cursor_u8(c, &t->number) || !ks_cursor_u8(c, &t->id) || !ks_cursor_u16(c, &reserved2))
         FAIL("truncated Transform payload");
     if (reserved2 != 0)
         FAIL("nonzero RESERVED2 in Transform payload");
@@ -102,7 +80,7 @@ dec_transform(struct kink_isakmp_chain *ch, struct ks_cursor *c,
             FAIL("too many attributes in a transform");
         if (ch->n_attr == KINK_ISAKMP_POOL_ATTRS)
             FAIL("too many attributes in the ISAKMP chain");
-        if (!rd_u16(c, &word) || !rd_u16(c, &val))
+        if (!ks_cursor_u16(c, &word) || !ks_cursor_u16(c, &val))
             FAIL("truncated SA attribute");
         a = &ch->attr_pool[ch->n_attr];
         memset(a, 0, sizeof(*a));
@@ -136,8 +114,8 @@ dec_proposal(struct kink_isakmp_chain *ch, struct ks_cursor *c,
     size_t i;
     int req;
 
-    if (!rd_u8(c, &p->number) || !rd_u8(c, &p->protocol) ||
-        !rd_u8(c, &p->spi_size) || !rd_u8(c, &ntrans))
+    if (!ks_cursor_u8(c, &p->number) || !ks_cursor_u8(c, &p->protocol) ||
+        !ks_cursor_u8(c, &p->spi_size) || !ks_cursor_u8(c, &ntrans))
         FAIL("truncated Proposal payload");
     if (p->spi_size > KINK_ISAKMP_MAX_SPI)
         FAIL("Proposal SPI too long");
@@ -245,8 +223,8 @@ dec_id(struct ks_cursor *c, struct kink_isakmp_id *id, const char **why)
 {
     size_t want;
 
-    if (!rd_u8(c, &id->id_type) || !rd_u8(c, &id->protocol) ||
-        !rd_u16(c, &id->port))
+    if (!ks_cursor_u8(c, &id->id_type) || !ks_cursor_u8(c, &id->protocol) ||
+        !ks_cursor_u16(c, &id->port))
         FAIL("truncated Identification payload");
     want = id_data_len(id->id_type);
     if (want == 0)
@@ -262,8 +240,8 @@ static krb5_error_code
 dec_notify(struct ks_cursor *c, struct kink_isakmp_notify *n,
            const char **why)
 {
-    if (!ks_cursor_u32(c, &n->doi) || !rd_u8(c, &n->protocol) ||
-        !rd_u8(c, &n->spi_size) || !rd_u16(c, &n->type))
+    if (!ks_cursor_u32(c, &n->doi) || !ks_cursor_u8(c, &n->protocol) ||
+        !ks_cursor_u8(c, &n->spi_size) || !ks_cursor_u16(c, &n->type))
         FAIL("truncated Notify payload");
     if (n->doi != KINK_DOI_ISAKMP && n->doi != KINK_DOI_IPSEC)
         FAIL("Notify DOI is neither ISAKMP nor IPsec");
@@ -283,8 +261,8 @@ dec_delete(struct ks_cursor *c, struct kink_isakmp_delete *d,
 {
     int req;
 
-    if (!ks_cursor_u32(c, &d->doi) || !rd_u8(c, &d->protocol) ||
-        !rd_u8(c, &d->spi_size) || !rd_u16(c, &d->n_spis))
+    if (!ks_cursor_u32(c, &d->doi) || !ks_cursor_u8(c, &d->protocol) ||
+        !ks_cursor_u8(c, &d->spi_size) || !ks_cursor_u16(c, &d->n_spis))
         FAIL("truncated Delete payload");
     if (d->doi != KINK_DOI_ISAKMP && d->doi != KINK_DOI_IPSEC)
         FAIL("Delete DOI is neither ISAKMP nor IPsec");

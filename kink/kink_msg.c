@@ -25,28 +25,6 @@ pad4(size_t off)
     return (4 - (off & 3)) & 3;
 }
 
-static int
-get_u8(struct ks_cursor *c, uint8_t *out)
-{
-    const unsigned char *p = ks_cursor_bytes(c, 1);
-
-    if (p == NULL)
-        return 0;
-    *out = p[0];
-    return 1;
-}
-
-static int
-get_u16(struct ks_cursor *c, uint16_t *out)
-{
-    const unsigned char *p = ks_cursor_bytes(c, 2);
-
-    if (p == NULL)
-        return 0;
-    *out = (uint16_t)((p[0] << 8) | p[1]);
-    return 1;
-}
-
 /* 1 when the n octets at p are all zero. */
 static int
 all_zero(const uint8_t *p, size_t n)
@@ -82,14 +60,14 @@ decode_body(uint8_t type, const uint8_t *body, size_t blen,
             FAIL("KINK_AP_REQ/AP_REP shorter than its EPOCH");
         break;
     case KINK_TGT_REQ:
-        if (!get_u16(&c, &namelen))
+        if (!ks_cursor_u16(&c, &namelen))
             FAIL("KINK_TGT_REQ shorter than its PrincName length");
         if (namelen != ks_cursor_left(&c))
             FAIL("KINK_TGT_REQ PrincName length does not match the payload");
         break;
     case KINK_ISAKMP:
-        if (!get_u8(&c, &pl->inner_next) || !get_u8(&c, &ver) ||
-            !get_u16(&c, &reserved))
+        if (!ks_cursor_u8(&c, &pl->inner_next) || !ks_cursor_u8(&c, &ver) ||
+            !ks_cursor_u16(&c, &reserved))
             FAIL("KINK_ISAKMP shorter than its header");
         pl->qm_maj = ver >> 4;
         pl->qm_min = ver & 0x0f;
@@ -205,14 +183,14 @@ kink_msg_decode(const uint8_t *buf, size_t len, struct kink_msg *out,
     ks_cursor_init(&c, buf, len);
     if (len < KINK_HEADER_LEN)
         FAIL("message shorter than the KINK header");
-    (void)get_u8(&c, &out->type);
-    (void)get_u8(&c, &ver);
-    (void)get_u16(&c, &length);
+    (void)ks_cursor_u8(&c, &out->type);
+    (void)ks_cursor_u8(&c, &ver);
+    (void)ks_cursor_u16(&c, &length);
     (void)ks_cursor_u32(&c, &out->doi);
     (void)ks_cursor_u32(&c, &out->xid);
-    (void)get_u8(&c, &next);
-    (void)get_u8(&c, &flags);
-    (void)get_u16(&c, &cksum_len);
+    (void)ks_cursor_u8(&c, &next);
+    (void)ks_cursor_u8(&c, &flags);
+    (void)ks_cursor_u16(&c, &cksum_len);
 
     /* The version first: another major version may mean another layout. */
     out->mjver = ver >> 4;

@@ -55,6 +55,28 @@ ks_cursor_left(const struct ks_cursor *c)
 }
 
 int
+ks_cursor_u8(struct ks_cursor *c, uint8_t *out)
+{
+    if (c->left < 1)
+        return 0;
+    *out = c->p[0];
+    c->p++;
+    c->left--;
+    return 1;
+}
+
+int
+ks_cursor_u16(struct ks_cursor *c, uint16_t *out)
+{
+    if (c->left < 2)
+        return 0;
+    *out = (uint16_t)((c->p[0] << 8) | c->p[1]);
+    c->p += 2;
+    c->left -= 2;
+    return 1;
+}
+
+int
 ks_cursor_u32(struct ks_cursor *c, uint32_t *out)
 {
     if (c->left < 4)

@@ -31,6 +31,11 @@ void ks_cursor_init(struct ks_cursor *c, const void *p, size_t len);
 /* Bytes left to read. */
 size_t ks_cursor_left(const struct ks_cursor *c);
 
+/* Read one byte, or a big-endian 16-bit value; return 0 if too few bytes
+ * are left. */
+int ks_cursor_u8(struct ks_cursor *c, uint8_t *out);
+int ks_cursor_u16(struct ks_cursor *c, uint16_t *out);
+
 /* Read a big-endian 32-bit value; return 0 if fewer than 4 bytes are left. */
 int ks_cursor_u32(struct ks_cursor *c, uint32_t *out);
 
